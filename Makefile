@@ -1,0 +1,59 @@
+# vramfit build, test and demo targets. `make test` is what CI runs.
+BINARY   ?= vramfit
+PKG      := ./cmd/$(BINARY)
+GO       ?= go
+VERSION  ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+VPKG     := github.com/prometheus/common/version
+LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
+            -X $(VPKG).BuildUser=$(USER)@$(shell hostname 2>/dev/null) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+FUZZTIME ?= 20s
+# Headers of the NVML C API mark some functions deprecated; the warnings are noise.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+
+.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden
+
+all: style vet test build
+
+build: ## the real binary (cgo; no NVIDIA driver is needed to build it)
+	CGO_ENABLED=1 $(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) $(PKG)
+
+build-nocgo: ## estimator and fake-fleet binary, no C toolchain needed
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY)-nocgo $(PKG)
+
+test: style vet test-race test-nocgo ## everything CI runs
+
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+test-nocgo: ## everything above nvml/'s adapter builds and tests without cgo
+	CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+vet:
+	CGO_ENABLED=1 $(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+
+style:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: ## golangci-lint when installed
+	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: skipping lint"; fi
+
+unused: ## go.mod and go.sum must be tidy
+	$(GO) mod tidy
+	git diff --exit-code -- go.mod go.sum
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./estimator/...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkgdir in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkgdir/*_test.go | sed 's/func //'); do \
+	    echo "== $$pkgdir $$f"; $(GO) test ./$$pkgdir -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
+
+demo: ## the planner on the example targets (the agent itself arrives with `serve`)
+	$(GO) run $(PKG) estimate --config.file deploy/examples/targets.yml --gpu h100-80gb
