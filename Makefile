@@ -16,13 +16,16 @@ export CGO_CFLAGS ?= -Wno-deprecated-declarations
 
 all: style vet test build
 
+# Rule tests, manifests and the end-to-end test live beside what they test.
+include deploy/deploy.mk
+
 build: ## the real binary (cgo; no NVIDIA driver is needed to build it)
 	CGO_ENABLED=1 $(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) $(PKG)
 
 build-nocgo: ## estimator and fake-fleet binary, no C toolchain needed
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY)-nocgo $(PKG)
 
-test: style vet test-race test-nocgo ## everything CI runs
+test: style vet test-race test-nocgo test-deploy ## everything CI runs
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
