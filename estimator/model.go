@@ -54,7 +54,10 @@ type Linear struct {
 	Name    string // as in the checkpoint: q_proj, k_proj, ..., c_attn, w1
 	In, Out int
 	// Count is how many of them a layer holds (the experts of an MoE layer).
+	// A module with Count > 1 is an expert: a token uses ExpertsPerToken of them.
 	Count int
+	// Bias reports whether each of them has a bias vector of Out elements.
+	Bias bool
 }
 
 // Checkpoint is what safetensors headers (or their index) say about the weights.
@@ -62,6 +65,7 @@ type Checkpoint struct {
 	// Bytes is the total size of the tensor data.
 	Bytes int64
 	// Parameters is the element count of every tensor, by safetensors dtype
-	// name (BF16, F16, F32, F8_E4M3, I8, U8, ...).
+	// name (BF16, F16, F32, F8_E4M3, I8, U8, ...). It is nil when only an
+	// index's total_size is known because some shards are not on disk.
 	Parameters map[string]int64
 }

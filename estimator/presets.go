@@ -1,0 +1,161 @@
+package estimator
+
+import (
+	"embed"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// catalogFS holds one Hugging Face config.json per preset, stored verbatim so
+// that a preset goes through the same code as an hf_config.
+//
+//go:embed catalog/models/*.json
+var catalogFS embed.FS
+
+// Preset is a well-known model of the embedded catalog.
+type Preset struct {
+	Name        string
+	Description string
+	// Source says where the values come from.
+	Source string
+	Model  Model
+}
+
+// presetEntry is one line of the catalog: a config file under
+// catalog/models/<name>.json, or a bare parameter count for models whose
+// architecture is not public.
+type presetEntry struct {
+	name, description, source string
+	parameters                ParameterCount
+}
+
+var catalog = []presetEntry{
+	{name: "llama-2-7b", description: "Meta Llama 2 7B", source: "config.json of meta-llama/Llama-2-7b-hf"},
+	{name: "llama-2-13b", description: "Meta Llama 2 13B", source: "config.json of meta-llama/Llama-2-13b-hf"},
+	{name: "llama-2-70b", description: "Meta Llama 2 70B (grouped-query attention)", source: "config.json of meta-llama/Llama-2-70b-hf"},
+	{name: "llama-3-8b", description: "Meta Llama 3 8B", source: "config.json of meta-llama/Meta-Llama-3-8B"},
+	{name: "llama-3-70b", description: "Meta Llama 3 70B", source: "config.json of meta-llama/Meta-Llama-3-70B"},
+	{name: "llama-3.1-405b", description: "Meta Llama 3.1 405B (128k context)", source: "config.json of meta-llama/Llama-3.1-405B"},
+	{name: "mistral-7b", description: "Mistral 7B v0.1 (4096-token sliding window)", source: "config.json of mistralai/Mistral-7B-v0.1"},
+	{name: "mixtral-8x7b", description: "Mixtral 8x7B v0.1 (8 experts, 2 per token)", source: "config.json of mistralai/Mixtral-8x7B-v0.1"},
+	{name: "qwen2.5-7b", description: "Qwen2.5 7B Instruct", source: "config.json of Qwen/Qwen2.5-7B-Instruct"},
+	{name: "qwen2.5-72b", description: "Qwen2.5 72B Instruct", source: "config.json of Qwen/Qwen2.5-72B-Instruct"},
+	{name: "gemma-2b", description: "Google Gemma 2B (multi-query attention)", source: "config.json of google/gemma-2b"},
+	{name: "gemma-7b", description: "Google Gemma 7B", source: "config.json of google/gemma-7b"},
+	{name: "phi-3-mini", description: "Microsoft Phi-3-mini 4k Instruct (3.8B)", source: "config.json of microsoft/Phi-3-mini-4k-instruct"},
+	{name: "gpt2", description: "OpenAI GPT-2 small (124M)", source: "config.json of openai-community/gpt2"},
+	{name: "gpt-3-175b", description: "OpenAI GPT-3 175B (parameter count only)", parameters: 175_000_000_000,
+		source: "Brown et al. 2020, \"Language Models are Few-Shot Learners\", Table 2.1: 175.0B; no exact count is published"},
+	{name: "grok-1", description: "xAI Grok-1 314B mixture of experts (parameter count only)", parameters: 314_000_000_000,
+		source: "xAI's Grok-1 open release: 314B parameters; no exact count is published"},
+}
+
+// presets builds the catalog once. A catalog that does not build is a bug
+// of this package, which its tests catch, not an input error.
+var presets = sync.OnceValue(func() []Preset {
+	out := make([]Preset, 0, len(catalog))
+	for _, e := range catalog {
+		m, err := e.model()
+		if err != nil {
+			panic(fmt.Sprintf("embedded model catalog: %v", err))
+		}
+		out = append(out, Preset{Name: e.name, Description: e.description, Source: e.source, Model: m})
+	}
+	slices.SortFunc(out, func(a, b Preset) int { return strings.Compare(a.Name, b.Name) })
+	return out
+})
+
+func (e presetEntry) model() (Model, error) {
+	if e.parameters != 0 {
+		m := e.parameters.model()
+		m.Name = e.name
+		return m, nil
+	}
+	path := "catalog/models/" + e.name + ".json"
+	data, err := catalogFS.ReadFile(path)
+	if err != nil {
+		return Model{}, err
+	}
+	arch, err := parseHFConfig(path, data)
+	if err != nil {
+		return Model{}, err
+	}
+	return arch.Model(e.name)
+}
+
+// Presets returns the catalog sorted by name, for `--list-models`.
+func Presets() []Preset {
+	list := presets()
+	out := make([]Preset, len(list))
+	for i, p := range list {
+		p.Model.Linears = slices.Clone(p.Model.Linears)
+		out[i] = p
+	}
+	return out
+}
+
+// LookupPreset returns the Model of a preset by name (case does not matter).
+// An unknown name is an error that suggests close names, or lists them all.
+func LookupPreset(name string) (Model, error) {
+	key := strings.ToLower(strings.TrimSpace(name))
+	for _, p := range presets() {
+		if p.Name == key {
+			p.Model.Linears = slices.Clone(p.Model.Linears)
+			return p.Model, nil
+		}
+	}
+	var names, close []string
+	for _, p := range presets() {
+		names = append(names, p.Name)
+		if similar(key, p.Name) {
+			close = append(close, p.Name)
+		}
+	}
+	if len(close) > 0 {
+		return Model{}, invalidf("unknown model preset %.64q; did you mean %s?", name, strings.Join(close, " or "))
+	}
+	return Model{}, invalidf("unknown model preset %.64q; known presets: %s", name, strings.Join(names, ", "))
+}
+
+// similar reports whether a mistyped name is close to a preset name: equal
+// once punctuation is dropped (llama3-70b, Llama_3_70B), one containing the
+// other (llama-3 → llama-3-8b), or at most two edits apart.
+func similar(typed, preset string) bool {
+	a, b := alphanumeric(typed), alphanumeric(preset)
+	if a == "" || len(a) > 64 {
+		return false
+	}
+	return a == b || (len(a) >= 4 && strings.Contains(b, a)) || editDistance(a, b) <= 2
+}
+
+func alphanumeric(s string) string {
+	return strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, strings.ToLower(s))
+}
+
+// editDistance is the Levenshtein distance between two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
