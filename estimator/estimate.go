@@ -1,0 +1,165 @@
+package estimator
+
+import (
+	"fmt"
+	"math"
+)
+
+// Components are the bytes one GPU holds, by part. A part listed in Unknown
+// could not be estimated (a bare parameter count has no architecture): it is
+// 0 here and left out of Total, never silently counted as nothing.
+type Components struct {
+	Weights     int64    `json:"weights"`
+	KVCache     int64    `json:"kv_cache"`
+	Activations int64    `json:"activations"`
+	Gradients   int64    `json:"gradients"`
+	Optimizer   int64    `json:"optimizer"`
+	Overhead    int64    `json:"overhead"`
+	Total       int64    `json:"total"`
+	Unknown     []string `json:"unknown,omitempty"`
+}
+
+// Layout is how a target is spread over GPUs. For inference DataParallel
+// counts replicas; for training ZeROStage says what data parallelism shards.
+type Layout struct {
+	TensorParallel   int `json:"tensor_parallel"`
+	PipelineParallel int `json:"pipeline_parallel"`
+	DataParallel     int `json:"data_parallel"`
+	ZeROStage        int `json:"zero_stage"`
+}
+
+// GPUs is the number of GPUs the layout occupies.
+func (l Layout) GPUs() int { return l.TensorParallel * l.PipelineParallel * l.DataParallel }
+
+// Requirement is a target's need per GPU in its own layout.
+type Requirement struct {
+	Components
+	Layout Layout
+	GPUs   int
+}
+
+// Estimation is a target with its model resolved and every input that does
+// not depend on free memory settled. Its methods are cheap arithmetic: the
+// exporter calls Estimate once per configuration load and these per scrape.
+type Estimation struct {
+	target   Target
+	model    Model
+	in       inputs
+	own      Layout
+	ownNeed  Components
+	warnings []string
+}
+
+// Estimate resolves the target's model (the only expensive step: a preset
+// lookup or reading a config.json) and checks the target against it. It is
+// pure and deterministic.
+func Estimate(t Target) (*Estimation, error) {
+	if errs := t.validate(); len(errs) > 0 {
+		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
+	}
+	m, err := t.Model.Resolve("")
+	if err != nil {
+		return nil, &TargetError{Where: fmt.Sprintf("target %q", t.Name), Field: "model", Msg: err.Error(), cause: err}
+	}
+	e, errs := newEstimation(t, m)
+	if len(errs) > 0 {
+		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
+	}
+	return e, nil
+}
+
+// newEstimation settles the inputs of a validated target on its model.
+func newEstimation(t Target, m Model) (*Estimation, []fieldError) {
+	in, errs := resolveInputs(t, m)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	e := &Estimation{target: t, model: m, in: in}
+	e.own = Layout{TensorParallel: in.tp, PipelineParallel: in.pp, DataParallel: in.dp, ZeROStage: in.zero}
+	e.ownNeed = e.components(e.own, in.batch, in.context)
+	if e.ownNeed.Total > MaxSize {
+		return nil, []fieldError{fieldErrorf("model", "needs %s per GPU, more than the 1EiB this planner handles", formatBytes(e.ownNeed.Total))}
+	}
+	e.warnings = in.warnings
+	return e, nil
+}
+
+// targetErrors joins field errors located at where.
+func targetErrors(where string, errs []fieldError) error {
+	out := make([]error, len(errs))
+	for i, fe := range errs {
+		out[i] = &TargetError{Where: where, Field: fe.field, Msg: fe.msg, cause: fe.cause}
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return joinedErrors(out)
+}
+
+// joinedErrors prints one error per line and matches each of them.
+type joinedErrors []error
+
+func (j joinedErrors) Error() string {
+	s := ""
+	for i, err := range j {
+		if i > 0 {
+			s += "\n"
+		}
+		s += err.Error()
+	}
+	return s
+}
+
+func (j joinedErrors) Unwrap() []error { return j }
+
+// Target returns the target as given.
+func (e *Estimation) Target() Target { return e.target }
+
+// Model returns the resolved model.
+func (e *Estimation) Model() Model { return e.model }
+
+// Precision is the weights' format as used ("bf16", "nf4-dq", or the
+// checkpoint's dominant dtype).
+func (e *Estimation) Precision() string { return e.in.weights.Name }
+
+// Warnings are the remarks on this estimate (a context above the model's
+// max_position_embeddings, parts left unknown, ...).
+func (e *Estimation) Warnings() []string { return append([]string(nil), e.warnings...) }
+
+// Requirement is the need per GPU in the target's own layout (its
+// tensor_parallel etc.; one GPU by default).
+func (e *Estimation) Requirement() Requirement {
+	return Requirement{Components: e.ownNeed, Layout: e.own, GPUs: e.own.GPUs()}
+}
+
+// Usable is the memory a GPU offers this target: what NVML does not reserve,
+// times the runtime's memory cap.
+func (e *Estimation) Usable(total, reserved int64) int64 {
+	free := total - reserved
+	if free <= 0 {
+		return 0
+	}
+	return int64(math.Floor(float64(free) * e.in.util))
+}
+
+// KVCacheBytesPerToken is the KV cache of one token over the whole model in
+// the target's KV dtype; ok is false when the architecture is unknown.
+func (e *Estimation) KVCacheBytesPerToken() (bytes int64, ok bool) {
+	if !e.model.KnownArchitecture {
+		return 0, false
+	}
+	return ceilBytes(e.kvPerToken(Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: 1})), true
+}
+
+// ceilBytes rounds a byte count up. Counts above MaxSize come back as
+// MaxSize+1, so that a sum of a few of them cannot overflow and still reads
+// as too large.
+func ceilBytes(x float64) int64 {
+	switch {
+	case x <= 0 || math.IsNaN(x):
+		return 0
+	case x > float64(MaxSize):
+		return MaxSize + 1
+	}
+	return int64(math.Ceil(x))
+}

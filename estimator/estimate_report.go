@@ -1,0 +1,156 @@
+package estimator
+
+// Report is one target's estimate as `vramfit estimate --output json`
+// prints it (DESIGN.md § Output), field for field.
+type Report struct {
+	Target           string   `json:"target"`
+	Method           Method   `json:"method"`
+	Workload         Workload `json:"workload"`
+	Model            string   `json:"model"`
+	Precision        string   `json:"precision"`
+	KVCacheDType     string   `json:"kv_cache_dtype,omitempty"`
+	Context          int      `json:"context"`
+	Batch            int      `json:"batch"`
+	Parameters       int64    `json:"parameters"`
+	ParametersActive int64    `json:"parameters_active"`
+	// KVCacheBytesPerToken is null when the architecture is unknown.
+	KVCacheBytesPerToken *int64 `json:"kv_cache_bytes_per_token"`
+	// PerGPUBytes holds null for each part that could not be estimated.
+	PerGPUBytes ReportBytes `json:"per_gpu_bytes"`
+	// GPUs is the count PerGPUBytes applies to: GPUsRequired when a GPU is
+	// given and the target fits, else the target's own layout (or, when
+	// nothing fits, the largest placement tried).
+	GPUs   int    `json:"gpus"`
+	Layout Layout `json:"layout"`
+	GPU    *GPU   `json:"gpu"`
+	// GPUsRequired is null without a GPU, 0 when no count fits.
+	GPUsRequired   *int        `json:"gpus_required"`
+	UnfitReason    string      `json:"unfit_reason"`
+	ReplicasPerGPU int         `json:"replicas_per_gpu"`
+	MaxBatch       int         `json:"max_batch"`
+	MaxContext     int         `json:"max_context"`
+	Assumptions    Assumptions `json:"assumptions"`
+	Warnings       []string    `json:"warnings"`
+}
+
+// ReportBytes are the per-GPU components; null marks an unknown part.
+type ReportBytes struct {
+	Weights     *int64 `json:"weights"`
+	KVCache     *int64 `json:"kv_cache"`
+	Activations *int64 `json:"activations"`
+	Gradients   *int64 `json:"gradients"`
+	Optimizer   *int64 `json:"optimizer"`
+	Overhead    *int64 `json:"overhead"`
+	Total       *int64 `json:"total"`
+}
+
+// Assumptions are the defaults and settings that change the answer.
+type Assumptions struct {
+	FlashAttention    bool      `json:"flash_attention"`
+	Recompute         Recompute `json:"recompute"`
+	SequenceParallel  bool      `json:"sequence_parallel"`
+	MemoryUtilization float64   `json:"memory_utilization"`
+	OverheadBytes     int64     `json:"overhead_bytes"`
+	// MaxBatchedTokens applies to inference only.
+	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
+	// The formats of training's gradients and optimizer states.
+	GradientDType  string    `json:"gradient_dtype,omitempty"`
+	Optimizer      Optimizer `json:"optimizer,omitempty"`
+	OptimizerDType string    `json:"optimizer_dtype,omitempty"`
+	// LoRA's rank and adapter parameter count.
+	LoRARank       int   `json:"lora_rank,omitempty"`
+	LoRAParameters int64 `json:"lora_parameters,omitempty"`
+}
+
+// Assumptions returns the settings this estimate rests on.
+func (e *Estimation) Assumptions() Assumptions {
+	in := e.in
+	a := Assumptions{
+		FlashAttention:    in.flash,
+		Recompute:         in.recompute,
+		SequenceParallel:  in.sequenceParallel,
+		MemoryUtilization: in.util,
+		OverheadBytes:     int64(in.overhead),
+	}
+	if in.method == RuleOfThumb {
+		a.OverheadBytes = 0
+	}
+	if in.workload == Inference {
+		a.MaxBatchedTokens = in.maxBatched
+		return a
+	}
+	a.GradientDType, a.Optimizer, a.OptimizerDType = in.grads.Name, in.optimizer, in.optStates.Name
+	if in.workload.adapts() {
+		a.LoRARank = DefaultLoRARank
+		if e.target.LoRA != nil && e.target.LoRA.Rank > 0 {
+			a.LoRARank = e.target.LoRA.Rank
+		}
+		a.LoRAParameters = int64(in.adapterParams)
+	}
+	return a
+}
+
+// Report is the estimate for the target's own layout, or placed on GPUs of
+// kind g when g is not nil.
+func (e *Estimation) Report(g *GPU) Report {
+	r := Report{
+		Target:           e.target.Name,
+		Method:           e.in.method,
+		Workload:         e.in.workload,
+		Model:            e.target.Model.String(),
+		Precision:        e.in.weights.Name,
+		Context:          e.in.context,
+		Batch:            e.in.batch,
+		Parameters:       e.model.Parameters,
+		ParametersActive: e.model.ActiveParameters,
+		Assumptions:      e.Assumptions(),
+		Warnings:         e.Warnings(),
+		UnfitReason:      "",
+	}
+	if e.in.workload == Inference {
+		r.KVCacheDType = e.in.kv.Name
+	}
+	if kv, ok := e.KVCacheBytesPerToken(); ok {
+		r.KVCacheBytesPerToken = &kv
+	}
+	need, layout := e.ownNeed, e.own
+	if g != nil {
+		gpu := *g
+		fit := e.ForGPU(gpu)
+		r.GPU = &gpu
+		r.GPUsRequired = &fit.GPUsRequired
+		r.UnfitReason = fit.UnfitReason
+		r.ReplicasPerGPU = fit.Replicas
+		need, layout = fit.PerGPU, fit.Layout
+		if fit.GPUsRequired > 0 {
+			r.MaxBatch = e.MaxBatch(fit.Usable, fit.GPUsRequired)
+			r.MaxContext = e.MaxContext(fit.Usable, fit.GPUsRequired)
+		}
+	}
+	r.GPUs, r.Layout = layout.GPUs(), layout
+	r.PerGPUBytes = reportBytes(need)
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	return r
+}
+
+func reportBytes(c Components) ReportBytes {
+	known := func(name string, v int64) *int64 {
+		for _, u := range c.Unknown {
+			if u == name {
+				return nil
+			}
+		}
+		return &v
+	}
+	return ReportBytes{
+		Weights:     known("weights", c.Weights),
+		KVCache:     known("kv_cache", c.KVCache),
+		Activations: known("activations", c.Activations),
+		Gradients:   known("gradients", c.Gradients),
+		Optimizer:   known("optimizer", c.Optimizer),
+		Overhead:    known("overhead", c.Overhead),
+		Total:       known("total", c.Total),
+	}
+}

@@ -1,0 +1,280 @@
+package estimator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// MaxGPUs bounds the GPU counts placement considers.
+const MaxGPUs = 1 << 20
+
+// Fit is a target placed on GPUs of one kind.
+type Fit struct {
+	GPU GPU `json:"gpu"`
+	// Usable is the memory each GPU offers the target (Usable(total, 0)).
+	Usable int64 `json:"usable_bytes"`
+	// GPUsRequired is the smallest count whose per-GPU share fits, 0 when
+	// no count does (UnfitReason says why).
+	GPUsRequired int `json:"gpus_required"`
+	// Layout and PerGPU describe that placement; when nothing fits, the
+	// largest placement tried, which shows the part that does not shrink.
+	Layout Layout     `json:"layout"`
+	PerGPU Components `json:"per_gpu_bytes"`
+	// Replicas is how many copies fit on one GPU when one GPU suffices.
+	Replicas    int    `json:"replicas_per_gpu"`
+	UnfitReason string `json:"unfit_reason,omitempty"`
+}
+
+// PerGPU is the per-GPU need on n GPUs, sharded the way a user would:
+// inference by tensor parallelism up to one 8-GPU board (degrees that divide
+// the attention heads), then pipeline stages; training by fully sharded data
+// parallelism (ZeRO-3/FSDP, or the ZeRO stage 1 or 2 the target sets) on top
+// of the target's tensor and pipeline parallelism. Whatever the target pins
+// (tensor_parallel, pipeline_parallel) is kept; n must suit it.
+func (e *Estimation) PerGPU(gpus int) (Components, error) {
+	l, err := e.layoutFor(gpus)
+	if err != nil {
+		return Components{}, err
+	}
+	return e.components(l, e.in.batch, e.in.context), nil
+}
+
+// LayoutFor is the layout PerGPU uses on n GPUs.
+func (e *Estimation) LayoutFor(gpus int) (Layout, error) { return e.layoutFor(gpus) }
+
+func (e *Estimation) layoutFor(n int) (Layout, error) {
+	if n < 1 || n > MaxGPUs {
+		return Layout{}, fmt.Errorf("gpu count %d: want 1 to %d", n, MaxGPUs)
+	}
+	switch {
+	case e.in.method == RuleOfThumb:
+		return Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: n, ZeROStage: 3}, nil
+	case e.in.workload == Inference:
+		return e.inferenceLayout(n)
+	}
+	return e.trainingLayout(n)
+}
+
+func (e *Estimation) inferenceLayout(n int) (Layout, error) {
+	in, m := e.in, e.model
+	var tp, pp int
+	switch {
+	case in.pinnedTP && in.pinnedPP:
+		if n != in.tp*in.pp {
+			return Layout{}, fmt.Errorf("the target pins tensor_parallel %d and pipeline_parallel %d: it runs on %d GPUs, not %d",
+				in.tp, in.pp, in.tp*in.pp, n)
+		}
+		tp, pp = in.tp, in.pp
+	case in.pinnedTP:
+		if n%in.tp != 0 {
+			return Layout{}, fmt.Errorf("%d GPUs is not a multiple of the target's tensor_parallel %d", n, in.tp)
+		}
+		tp, pp = in.tp, n/in.tp
+	case in.pinnedPP:
+		if n%in.pp != 0 || !validTensorParallel(n/in.pp, m) {
+			return Layout{}, fmt.Errorf("%d GPUs in the target's %d pipeline stages leave a tensor-parallel degree that does not divide the heads", n, in.pp)
+		}
+		tp, pp = n/in.pp, in.pp
+	default:
+		tp = 1
+		for t := min(n, maxTensorParallel); t > 1; t-- {
+			if n%t == 0 && validTensorParallel(t, m) {
+				tp = t
+				break
+			}
+		}
+		pp = n / tp
+	}
+	if m.KnownArchitecture && pp > m.Layers {
+		return Layout{}, fmt.Errorf("%d GPUs need %d pipeline stages, more than the model's %d layers", n, pp, m.Layers)
+	}
+	return Layout{TensorParallel: tp, PipelineParallel: pp, DataParallel: 1, ZeROStage: 0}, nil
+}
+
+func (e *Estimation) trainingLayout(n int) (Layout, error) {
+	base := e.in.tp * e.in.pp
+	if n%base != 0 {
+		return Layout{}, fmt.Errorf("%d GPUs is not a multiple of the target's tensor_parallel × pipeline_parallel = %d", n, base)
+	}
+	zero := 3
+	if e.in.zero == 1 || e.in.zero == 2 {
+		zero = e.in.zero
+	}
+	return Layout{TensorParallel: e.in.tp, PipelineParallel: e.in.pp, DataParallel: n / base, ZeROStage: zero}, nil
+}
+
+// ForGPU places the target on GPUs of kind g: the smallest count whose
+// per-GPU need fits in the usable memory.
+func (e *Estimation) ForGPU(g GPU) Fit {
+	if e.in.method == RuleOfThumb {
+		return e.ruleOfThumbFit(g)
+	}
+	usable := e.Usable(g.MemoryBytes, 0)
+	fits := func(n int) (Layout, Components, bool) {
+		l, err := e.layoutFor(n)
+		if err != nil {
+			return Layout{}, Components{}, false
+		}
+		c := e.components(l, e.in.batch, e.in.context)
+		return l, c, c.Total <= usable
+	}
+	fit := Fit{GPU: g, Usable: usable}
+	counts := e.candidateCounts()
+	if n, ok := counts.smallest(func(n int) bool { _, _, ok := fits(n); return ok }); ok {
+		fit.GPUsRequired = n
+		fit.Layout, fit.PerGPU, _ = fits(n)
+		if n == 1 && fit.PerGPU.Total > 0 {
+			fit.Replicas = int(usable / fit.PerGPU.Total)
+		}
+		return fit
+	}
+	fit.Layout, fit.PerGPU, _ = fits(counts.largest())
+	fit.UnfitReason = e.unfitReason(g, usable, fit.Layout, fit.PerGPU)
+	return fit
+}
+
+// countRange is the GPU counts placement tries: either every count from 1
+// to last (when the need is not monotone in the count), or the multiples of
+// step, where more GPUs never need more per GPU, searched by bisection.
+type countRange struct {
+	step, last int
+	monotone   bool
+}
+
+func (e *Estimation) candidateCounts() countRange {
+	in, m := e.in, e.model
+	if in.workload != Inference {
+		return countRange{step: in.tp * in.pp, last: MaxGPUs / (in.tp * in.pp) * (in.tp * in.pp), monotone: true}
+	}
+	if !m.KnownArchitecture {
+		step := 1
+		if in.pinnedTP {
+			step = in.tp
+		}
+		return countRange{step: step, last: MaxGPUs / step * step, monotone: true}
+	}
+	// Known shapes: the best layout changes with the count (6 GPUs are
+	// TP2×PP3 for 32 heads), so every count up to the most stages is tried.
+	tp := maxTensorParallel
+	if in.pinnedTP {
+		tp = in.tp
+	}
+	if in.pinnedPP {
+		return countRange{step: 1, last: tp * in.pp}
+	}
+	return countRange{step: 1, last: tp * m.Layers}
+}
+
+// smallest returns the first count that fits.
+func (r countRange) smallest(fits func(int) bool) (int, bool) {
+	if !r.monotone {
+		for n := r.step; n <= r.last; n += r.step {
+			if fits(n) {
+				return n, true
+			}
+		}
+		return 0, false
+	}
+	// One step is tried on its own: ZeRO-3 adds its gathered layer only
+	// from two data-parallel GPUs on, so the need is monotone from there.
+	if fits(r.step) {
+		return r.step, true
+	}
+	lo, hi := 2, r.last/r.step // multiples of step
+	if hi < lo || !fits(hi*r.step) {
+		return 0, false
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fits(mid * r.step) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo * r.step, true
+}
+
+func (r countRange) largest() int { return r.last }
+
+// unfitReason says why no count fits: what each GPU still needs when spread
+// as far as placement goes, and which parts do not shrink.
+func (e *Estimation) unfitReason(g GPU, usable int64, l Layout, c Components) string {
+	if usable <= 0 {
+		return fmt.Sprintf("%s offers no usable memory", g.Name)
+	}
+	parts := []struct {
+		name  string
+		bytes int64
+	}{
+		{"weights", c.Weights}, {"kv_cache", c.KVCache}, {"activations", c.Activations},
+		{"gradients", c.Gradients}, {"optimizer", c.Optimizer}, {"overhead", c.Overhead},
+	}
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].bytes > parts[j].bytes })
+	var largest []string
+	for _, p := range parts[:3] {
+		if p.bytes > 0 {
+			largest = append(largest, fmt.Sprintf("%s %s", p.name, formatBytes(p.bytes)))
+		}
+	}
+	return fmt.Sprintf("no number of %s fits: even on %d GPUs (%s) each needs %s of the %s usable; the largest parts are %s",
+		g.Name, l.GPUs(), l, formatBytes(c.Total), formatBytes(usable), strings.Join(largest, ", "))
+}
+
+// String writes a layout as its non-trivial degrees.
+func (l Layout) String() string {
+	s := fmt.Sprintf("tensor_parallel %d, pipeline_parallel %d", l.TensorParallel, l.PipelineParallel)
+	if l.DataParallel > 1 {
+		s += fmt.Sprintf(", data_parallel %d with ZeRO stage %d", l.DataParallel, l.ZeROStage)
+	}
+	return s
+}
+
+// MaxBatch is the largest batch (concurrent sequences of the target's
+// context; for training, the micro-batch) whose need on n GPUs fits in
+// perGPUBytes. It is 0 when batch 1 does not fit, or when the need does not
+// depend on the batch in a way this estimate knows (a bare parameter count,
+// the rule-of-thumb method).
+func (e *Estimation) MaxBatch(perGPUBytes int64, gpus int) int {
+	return e.largestFitting(perGPUBytes, gpus, MaxBatch, func(l Layout, b int) Components {
+		return e.components(l, b, e.in.context)
+	})
+}
+
+// MaxContext is the longest context that fits in perGPUBytes on n GPUs at
+// the target's batch, on the same terms as MaxBatch.
+func (e *Estimation) MaxContext(perGPUBytes int64, gpus int) int {
+	return e.largestFitting(perGPUBytes, gpus, MaxContext, func(l Layout, s int) Components {
+		return e.components(l, e.in.batch, s)
+	})
+}
+
+func (e *Estimation) largestFitting(budget int64, gpus, limit int, need func(Layout, int) Components) int {
+	if e.in.method == RuleOfThumb || !e.model.KnownArchitecture {
+		return 0
+	}
+	l, err := e.layoutFor(gpus)
+	if err != nil {
+		return 0
+	}
+	fits := func(x int) bool { return need(l, x).Total <= budget }
+	if !fits(1) {
+		return 0
+	}
+	lo, hi := 1, limit
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+// formatBytes writes a byte count in GiB with two decimals.
+func formatBytes(b int64) string {
+	return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+}
