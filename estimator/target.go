@@ -263,7 +263,7 @@ func (t Target) validateLoRA() []fieldError {
 		return nil
 	}
 	var errs []fieldError
-	if !t.Workload.adapts() {
+	if !t.workload().adapts() {
 		errs = append(errs, fieldErrorf("lora", "applies to workloads lora and qlora, not %s", t.workload()))
 	}
 	if r := t.LoRA.Rank; r < 0 || r > maxLoRARank {
@@ -293,20 +293,23 @@ func (t Target) validateLoRA() []fieldError {
 // validateCombination checks fields against each other.
 func (t Target) validateCombination() []fieldError {
 	var errs []fieldError
-	if t.Method == RuleOfThumb && t.Workload.adapts() {
+	if t.Method == RuleOfThumb && t.workload().adapts() {
 		errs = append(errs, fieldErrorf("method", "rule-of-thumb has rules for workloads inference and training only, not %s", t.Workload))
 	}
 	if t.Workload == QLoRAWork && t.Precision != "" && !strings.HasPrefix(t.Precision, "nf4") {
 		errs = append(errs, fieldErrorf("precision", "qlora quantises the base model to nf4 or nf4-dq, not %s", t.Precision))
 	}
-	if !t.Workload.trains() {
-		for field, set := range map[string]bool{
-			"gradient_dtype": t.GradientDType != "", "optimizer": t.Optimizer != "",
-			"optimizer_dtype": t.OptimizerDType != "", "zero_stage": t.ZeROStage != 0,
-			"recompute": t.Recompute != "", "sequence_parallel": t.SequenceParallel,
+	if !t.workload().trains() {
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"gradient_dtype", t.GradientDType != ""}, {"optimizer", t.Optimizer != ""},
+			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != 0},
+			{"recompute", t.Recompute != ""}, {"sequence_parallel", t.SequenceParallel},
 		} {
-			if set {
-				errs = append(errs, fieldErrorf(field, "applies to training workloads, not inference"))
+			if f.set {
+				errs = append(errs, fieldErrorf(f.field, "applies to training workloads, not inference"))
 			}
 		}
 	} else if t.MaxBatchedTokens != 0 {

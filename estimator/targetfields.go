@@ -1,0 +1,196 @@
+package estimator
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// scalarKind is the YAML type a field takes.
+type scalarKind int
+
+const (
+	kindString scalarKind = iota
+	kindInt
+	kindFloat
+	kindBool
+	kindSize
+)
+
+func (k scalarKind) String() string {
+	return [...]string{"a string", "an integer", "a number", "true or false", "a size such as 1GiB or a number of bytes"}[k]
+}
+
+// TargetField is one scalar setting of a target: a key of the targets file
+// and the command-line flag of the same name with dashes.
+type TargetField struct {
+	Key  string
+	Help string
+	kind scalarKind
+	set  func(t *Target, value string) error
+}
+
+// Flag is the field's command-line flag name.
+func (f TargetField) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
+
+// IsBool reports whether the field is a switch (a flag without a value).
+func (f TargetField) IsBool() bool { return f.kind == kindBool }
+
+// Set parses value (the text of a YAML scalar or a flag) into t. A value the
+// field cannot take is an error that says what would be valid.
+func (f TargetField) Set(t *Target, value string) error { return f.set(t, value) }
+
+// TargetFields lists the scalar fields of a target, in the order of the
+// targets file's documentation. The nested blocks `model:` and `lora:` and
+// the name are handled on their own.
+func TargetFields() []TargetField { return append([]TargetField(nil), targetFields...) }
+
+var targetFields = []TargetField{
+	enumField("workload", "What the GPUs do: "+strings.Join(enumNames(workloads), ", ")+" (default inference).",
+		enumNames(workloads), func(t *Target, v string) { t.Workload = Workload(v) }),
+	enumField("method", "How to estimate: detailed (default) or rule-of-thumb (the seed article's rules).",
+		enumNames(methods), func(t *Target, v string) { t.Method = Method(v) }),
+	dtypeField("precision", "Format of the weights: fp32, bf16 (default), fp16, fp8, int8, int4, nf4, nf4-dq or a GGUF type such as q4_k_m.",
+		roleWeights, func(t *Target, v string) { t.Precision = v }),
+	dtypeField("kv_cache_dtype", "Format of the KV cache (default: the compute dtype, bf16).",
+		roleKVCache, func(t *Target, v string) { t.KVCacheDType = v }),
+	dtypeField("gradient_dtype", "Format of the gradients (default: that of the trained weights).",
+		roleGradients, func(t *Target, v string) { t.GradientDType = v }),
+	enumField("optimizer", "Training optimizer: adamw (default), sgd-momentum or sgd.",
+		enumNames(optimizers), func(t *Target, v string) { t.Optimizer = Optimizer(v) }),
+	dtypeField("optimizer_dtype", "Format of the optimizer states: fp32 (default), bf16 or int8 (8-bit Adam).",
+		roleOptimizer, func(t *Target, v string) { t.OptimizerDType = v }),
+	intField("context", "Tokens per sequence (default 4096, or the model's maximum when shorter).", 1, MaxContext,
+		func(t *Target, v int) { t.Context = v }),
+	intField("batch", "Concurrent sequences (inference) or micro-batch per data-parallel rank (training); default 1.", 1, MaxBatch,
+		func(t *Target, v int) { t.Batch = v }),
+	intField("max_batched_tokens", "Inference: tokens per forward pass, vLLM's max_num_batched_tokens (default 8192).", 1, MaxContext,
+		func(t *Target, v int) { t.MaxBatchedTokens = v }),
+	intField("tensor_parallel", "Tensor-parallel degree; it must divide the attention heads (default 1).", 1, maxParallel,
+		func(t *Target, v int) { t.TensorParallel = v }),
+	intField("pipeline_parallel", "Pipeline stages (default 1).", 1, maxParallel,
+		func(t *Target, v int) { t.PipelineParallel = v }),
+	intField("data_parallel", "Data-parallel degree (inference: replicas); default 1.", 1, maxParallel,
+		func(t *Target, v int) { t.DataParallel = v }),
+	intField("zero_stage", "ZeRO stage 0-3: 1 shards optimizer states, 2 also gradients, 3 also weights (default 0).", 0, 3,
+		func(t *Target, v int) { t.ZeROStage = v }),
+	boolField("sequence_parallel", "Training: Megatron sequence parallelism, which splits the activations that tensor parallelism leaves whole.",
+		func(t *Target, v bool) { t.SequenceParallel = v }),
+	boolField("flash_attention", "FlashAttention: no s×s attention matrix is stored (default true).",
+		func(t *Target, v bool) { t.FlashAttention = &v }),
+	enumField("recompute", "Training: activation recomputation none (default), selective or full.",
+		enumNames(recomputes), func(t *Target, v string) { t.Recompute = Recompute(v) }),
+	{Key: "memory_utilization", Help: "Share of each GPU's memory the runtime may use (default 0.90 for inference, 1.0 for training).",
+		kind: kindFloat, set: func(t *Target, v string) error {
+			u, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(u) || u <= 0 || u > 1 {
+				return fmt.Errorf("must be a number more than 0 and at most 1, got %q", trimForError(v))
+			}
+			t.MemoryUtilization = u
+			return nil
+		}},
+	{Key: "overhead", Help: "Per-GPU memory outside the model: CUDA context and allocator reserve (default 1GiB).",
+		kind: kindSize, set: func(t *Target, v string) error {
+			b, err := ParseSize(v)
+			if err != nil {
+				return err
+			}
+			t.Overhead = &b
+			return nil
+		}},
+}
+
+func enumField(key, help string, valid []string, set func(*Target, string)) TargetField {
+	return TargetField{Key: key, Help: help, kind: kindString, set: func(t *Target, v string) error {
+		if !contains(valid, v) {
+			return fmt.Errorf("unknown %q; valid: %s", trimForError(v), strings.Join(valid, ", "))
+		}
+		set(t, v)
+		return nil
+	}}
+}
+
+func dtypeField(key, help string, role dtypeRole, set func(*Target, string)) TargetField {
+	return TargetField{Key: key, Help: help, kind: kindString, set: func(t *Target, v string) error {
+		d, err := lookupDType(v, role)
+		if err != nil {
+			return err
+		}
+		set(t, d.Name)
+		return nil
+	}}
+}
+
+func intField(key, help string, lo, hi int, set func(*Target, int)) TargetField {
+	return TargetField{Key: key, Help: help, kind: kindInt, set: func(t *Target, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
+		if err != nil {
+			return fmt.Errorf("must be a whole number from %d to %d, got %q", lo, hi, trimForError(v))
+		}
+		if n < int64(lo) || n > int64(hi) {
+			return fmt.Errorf("must be at least %d and at most %d, got %d", lo, hi, n)
+		}
+		set(t, int(n))
+		return nil
+	}}
+}
+
+func boolField(key, help string, set func(*Target, bool)) TargetField {
+	return TargetField{Key: key, Help: help, kind: kindBool, set: func(t *Target, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", trimForError(v))
+		}
+		set(t, b)
+		return nil
+	}}
+}
+
+// lookupField finds a scalar field by its key.
+func lookupField(key string) (TargetField, bool) {
+	for _, f := range targetFields {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return TargetField{}, false
+}
+
+// SetLoRARank, SetLoRAModules and SetLoRADType fill the `lora:` block from
+// flags (--lora-rank, --lora-modules q_proj,v_proj, --lora-dtype).
+func SetLoRARank(t *Target, value string) error {
+	return intField("rank", "", 1, maxLoRARank, func(t *Target, v int) { loraOf(t).Rank = v }).set(t, value)
+}
+
+// SetLoRAModules sets the adapted modules from a comma-separated list.
+func SetLoRAModules(t *Target, value string) error {
+	var modules []string
+	for _, m := range strings.Split(value, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			modules = append(modules, m)
+		}
+	}
+	if len(modules) == 0 {
+		return fmt.Errorf("want a comma-separated list of linear modules such as q_proj,v_proj")
+	}
+	loraOf(t).Modules = modules
+	return nil
+}
+
+// SetLoRADType sets the adapters' format.
+func SetLoRADType(t *Target, value string) error {
+	d, err := lookupDType(value, roleAdapter)
+	if err != nil {
+		return err
+	}
+	loraOf(t).DType = d.Name
+	return nil
+}
+
+func loraOf(t *Target) *LoRA {
+	if t.LoRA == nil {
+		t.LoRA = &LoRA{}
+	}
+	return t.LoRA
+}

@@ -1,0 +1,523 @@
+package estimator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits that keep a hostile targets file cheap to reject.
+const (
+	// MaxTargetsFileSize bounds the file: a target takes a few hundred bytes.
+	MaxTargetsFileSize = 4 << 20
+	// MaxTargets bounds the targets of one file.
+	MaxTargets = 10000
+)
+
+// TargetsFile is the shape of a targets file: the targets, and defaults
+// that apply to every field a target leaves unset.
+type TargetsFile struct {
+	Targets  []Target `json:"targets"`
+	Defaults Target   `json:"defaults"`
+}
+
+// LoadTargets reads and parses a targets file. A relative hf_config path is
+// relative to the file's directory.
+func LoadTargets(path string) ([]Target, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxTargetsFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %w", ErrInvalidTarget, path, err)
+	}
+	return ParseTargets(data, path)
+}
+
+// ParseTargets parses a targets file strictly and validates it in full:
+// every field, every model (presets are looked up, config.json files read
+// relative to filename's directory), every target against its model. Errors
+// name the file, line and field ("targets.yml:7: targets[1].batch: must be
+// at least 1, got 0"); all of them are reported, one per line.
+func ParseTargets(data []byte, filename string) ([]Target, error) {
+	file, err := ParseTargetsFile(data, filename)
+	if err != nil {
+		return nil, err
+	}
+	return file.Targets, nil
+}
+
+// ParseTargetsFile is ParseTargets that also returns the defaults block.
+func ParseTargetsFile(data []byte, filename string) (TargetsFile, error) {
+	p := &targetsParser{file: filename, baseDir: filepath.Dir(filename)}
+	file := p.parse(data)
+	if len(p.errs) > 0 {
+		return TargetsFile{}, joinedErrors(p.errs)
+	}
+	if file.Targets == nil {
+		file.Targets = []Target{}
+	}
+	return file, nil
+}
+
+// targetsParser walks the YAML node tree, so that every error has a line.
+type targetsParser struct {
+	file, baseDir string
+	errs          []error
+}
+
+func (p *targetsParser) errorf(line int, path, field, format string, args ...any) {
+	p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *targetsParser) at(line int, path string) string {
+	where := fmt.Sprintf("%s:%d", p.file, line)
+	if path != "" {
+		where += ": " + path
+	}
+	return where
+}
+
+func (p *targetsParser) parse(data []byte) TargetsFile {
+	var file TargetsFile
+	if len(data) > MaxTargetsFileSize {
+		p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is larger than %d bytes", ErrInvalidTarget, p.file, MaxTargetsFileSize))
+		return file
+	}
+	root, ok := p.document(data)
+	if !ok {
+		return file
+	}
+	top := p.mapping(root, "", map[string]bool{"targets": true, "defaults": true})
+	var defaults []keyValue
+	if node, ok := top["defaults"]; ok {
+		defaults = p.fields(node.value, "defaults", false)
+		file.Defaults = p.target(defaults, nil, "defaults", node.value.Line)
+	}
+	node, ok := top["targets"]
+	if !ok {
+		p.errorf(root.Line, "", "", "no targets: key; write `targets: []` for a file without targets")
+		return file
+	}
+	if node.value.Kind != yaml.SequenceNode {
+		p.errorf(node.value.Line, "targets", "", "must be a list of targets")
+		return file
+	}
+	if len(node.value.Content) > MaxTargets {
+		p.errorf(node.value.Line, "targets", "", "lists %d targets; at most %d are allowed", len(node.value.Content), MaxTargets)
+		return file
+	}
+	names := map[string]int{}
+	for i, item := range node.value.Content {
+		path := fmt.Sprintf("targets[%d]", i)
+		own := p.fields(item, path, true)
+		t := p.target(own, defaults, path, item.Line)
+		if first, dup := names[t.Name]; dup && t.Name != "" {
+			p.errorf(lineOf(own, "name", item.Line), path, "name", "duplicate name %q; the first is at line %d", t.Name, first)
+		}
+		names[t.Name] = lineOf(own, "name", item.Line)
+		file.Targets = append(file.Targets, t)
+	}
+	return file
+}
+
+// document parses the YAML into a node tree and returns the root mapping.
+// Aliases are refused: they are the lever of "billion laughs" files, and
+// a targets file has no use for them.
+func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is empty; write `targets: []` for a file without targets", ErrInvalidTarget, p.file))
+		} else {
+			p.errs = append(p.errs, fmt.Errorf("%w: %s", ErrInvalidTarget, p.yamlError(err)))
+		}
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := extra.Line
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("%w: %s", ErrInvalidTarget, p.yamlError(err)))
+			return nil, false
+		}
+		p.errorf(line, "", "", "a second YAML document; a targets file holds one")
+		return nil, false
+	}
+	if alias := findAlias(&doc); alias != nil {
+		p.errorf(alias.Line, "", "", "aliases (*%s) and merge keys are not supported in a targets file", alias.Value)
+		return nil, false
+	}
+	root := &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root = doc.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		if root.Tag == "!!null" {
+			p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is empty; write `targets: []` for a file without targets", ErrInvalidTarget, p.file))
+		} else {
+			p.errorf(root.Line, "", "", "want a mapping with the keys targets and defaults")
+		}
+		return nil, false
+	}
+	return root, true
+}
+
+// yamlLine finds the "line N" in yaml's messages.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError rewrites a YAML syntax error as file:line: message.
+func (p *targetsParser) yamlError(err error) string {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Sprintf("%s:%s: %s", p.file, m[1], m[2])
+	}
+	return fmt.Sprintf("%s: %s", p.file, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// findAlias returns the first alias or merge key in the tree, or nil.
+func findAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode || (n.Kind == yaml.ScalarNode && n.Tag == "!!merge") {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+// keyValue is one entry of a YAML mapping.
+type keyValue struct {
+	key   string
+	line  int
+	value *yaml.Node
+}
+
+// mapping returns a mapping's entries by key, reporting keys that are not
+// valid and keys given twice.
+func (p *targetsParser) mapping(n *yaml.Node, path string, valid map[string]bool) map[string]keyValue {
+	out := map[string]keyValue{}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n.Line, path, "", "must be a mapping of keys to values")
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kv := keyValue{key: k.Value, line: k.Line, value: v}
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			p.errorf(k.Line, path, "", "keys must be plain names")
+		case !valid[k.Value]:
+			p.errorf(k.Line, path, "", "unknown field %q; valid: %s", trimForError(k.Value), strings.Join(sortedKeys(valid), ", "))
+		case out[k.Value].value != nil:
+			p.errorf(k.Line, path, k.Value, "given twice; the first is at line %d", out[k.Value].line)
+		default:
+			out[k.Value] = kv
+		}
+	}
+	return out
+}
+
+// fields returns a target's (or the defaults') entries in file order.
+func (p *targetsParser) fields(n *yaml.Node, path string, named bool) []keyValue {
+	valid := map[string]bool{"model": true, "lora": true}
+	if named {
+		valid["name"] = true
+	}
+	for _, f := range targetFields {
+		valid[f.Key] = true
+	}
+	byKey := p.mapping(n, path, valid)
+	out := make([]keyValue, 0, len(byKey))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if kv, ok := byKey[n.Content[i].Value]; ok && kv.value == n.Content[i+1] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// target builds one target from the defaults and its own entries (which
+// win), validates it, resolves its model and checks it against the model.
+func (p *targetsParser) target(own, defaults []keyValue, path string, line int) Target {
+	var t Target
+	lines := map[string]int{}
+	before := len(p.errs)
+	workload := entryValue(own, "workload", entryValue(defaults, "workload", string(Inference)))
+	for _, kv := range defaults {
+		if appliesTo(kv.key, Workload(workload)) && lineOf(own, kv.key, 0) == 0 {
+			lines[kv.key] = kv.line
+			p.set(&t, kv, path)
+		}
+	}
+	for _, kv := range own {
+		lines[kv.key] = kv.line
+		p.set(&t, kv, path)
+	}
+	if len(p.errs) > before {
+		return t // the fields did not parse; checks below would repeat that
+	}
+	where := func(field string) string {
+		if l, ok := lines[strings.SplitN(field, ".", 2)[0]]; ok {
+			return p.at(l, path)
+		}
+		return p.at(line, path)
+	}
+	report := func(errs []fieldError) {
+		for _, fe := range errs {
+			p.errs = append(p.errs, &TargetError{Where: where(fe.field), Field: fe.field, Msg: fe.msg, cause: fe.cause})
+		}
+	}
+	if path == "defaults" {
+		if errs := t.validate(); len(errs) > 0 {
+			report(withoutName(errs))
+		}
+		return t
+	}
+	if errs := t.validate(); len(errs) > 0 {
+		report(errs)
+		return t
+	}
+	if t.Model.HFConfig != "" && !filepath.IsAbs(t.Model.HFConfig) && p.baseDir != "" {
+		t.Model.HFConfig = filepath.Join(p.baseDir, t.Model.HFConfig)
+	}
+	m, err := t.Model.Resolve("")
+	if err != nil {
+		report([]fieldError{{field: "model", msg: err.Error(), cause: err}})
+		return t
+	}
+	if _, errs := newEstimation(t, m); len(errs) > 0 {
+		report(errs)
+	}
+	return t
+}
+
+func withoutName(errs []fieldError) []fieldError {
+	var out []fieldError
+	for _, fe := range errs {
+		if fe.field != "name" {
+			out = append(out, fe)
+		}
+	}
+	return out
+}
+
+// set parses one entry into t.
+func (p *targetsParser) set(t *Target, kv keyValue, path string) {
+	v := kv.value
+	switch kv.key {
+	case "name":
+		if s, ok := p.scalar(kv, path, kindString); ok {
+			t.Name = s
+		}
+	case "model":
+		p.model(t, kv, path)
+	case "lora":
+		p.lora(t, kv, path)
+	default:
+		f, _ := lookupField(kv.key)
+		s, ok := p.scalar(kv, path, f.kind)
+		if !ok {
+			return
+		}
+		if err := f.set(t, s); err != nil {
+			p.errorf(v.Line, path, kv.key, "%v", err)
+		}
+	}
+}
+
+// scalar returns an entry's text if its YAML type suits the field's kind.
+func (p *targetsParser) scalar(kv keyValue, path string, kind scalarKind) (string, bool) {
+	v := kv.value
+	ok := v.Kind == yaml.ScalarNode
+	if ok {
+		switch kind {
+		case kindString:
+			ok = v.Tag == "!!str"
+		case kindInt:
+			ok = v.Tag == "!!int"
+		case kindFloat:
+			ok = v.Tag == "!!int" || v.Tag == "!!float"
+		case kindBool:
+			ok = v.Tag == "!!bool"
+		case kindSize:
+			ok = v.Tag == "!!str" || v.Tag == "!!int"
+		}
+	}
+	if !ok {
+		p.errorf(v.Line, path, kv.key, "must be %s, got %s", kind, describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+// describe names a node's YAML type for an error message.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if n.Tag == "!!null" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), trimForError(n.Value))
+}
+
+// model decodes the `model:` block, strictly: keys are checked against the
+// fields of ModelSource (and Architecture) before yaml fills them in.
+func (p *targetsParser) model(t *Target, kv keyValue, path string) {
+	before := len(p.errs)
+	p.knownKeys(kv.value, reflect.TypeOf(ModelSource{}), path+".model")
+	if len(p.errs) > before {
+		return
+	}
+	var src ModelSource
+	if err := kv.value.Decode(&src); err != nil {
+		var typeErr *yaml.TypeError
+		messages := []string{err.Error()}
+		if errors.As(err, &typeErr) {
+			messages = typeErr.Errors
+		}
+		for _, msg := range messages {
+			line := kv.value.Line
+			if m := lineInMessage.FindStringSubmatch(msg); m != nil {
+				line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+			}
+			p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: "model", Msg: msg, cause: err})
+		}
+		return
+	}
+	t.Model = src
+}
+
+// lineInMessage finds the line that yaml (and the model decoders) put at the
+// front of a message.
+var lineInMessage = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): (.*)$`)
+
+// knownKeys reports the keys of mapping n that struct type typ has no yaml
+// field for, recursing into nested structs.
+func (p *targetsParser) knownKeys(n *yaml.Node, typ reflect.Type, path string) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n.Line, path, "", "must be a mapping, got %s", describe(n))
+		return
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < typ.NumField(); i++ {
+		name := strings.Split(typ.Field(i).Tag.Get("yaml"), ",")[0]
+		if name != "" && name != "-" {
+			fields[name] = typ.Field(i).Type
+		}
+	}
+	valid := make(map[string]bool, len(fields))
+	for name := range fields {
+		valid[name] = true
+	}
+	entries := p.mapping(n, path, valid)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kv, ok := entries[n.Content[i].Value]
+		if !ok || kv.value != n.Content[i+1] {
+			continue
+		}
+		ft := fields[kv.key]
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			p.knownKeys(kv.value, ft, path+"."+kv.key)
+		}
+	}
+}
+
+// lora decodes the `lora:` block: rank, modules (a list) and dtype.
+func (p *targetsParser) lora(t *Target, kv keyValue, path string) {
+	entries := p.mapping(kv.value, path+".lora", map[string]bool{"rank": true, "modules": true, "dtype": true})
+	var parsed Target
+	loraOf(&parsed)
+	for _, key := range []string{"rank", "dtype"} {
+		e, ok := entries[key]
+		if !ok {
+			continue
+		}
+		kind, set := kindInt, SetLoRARank
+		if key == "dtype" {
+			kind, set = kindString, SetLoRADType
+		}
+		if s, ok := p.scalar(e, path, kind); ok {
+			if err := set(&parsed, s); err != nil {
+				p.errorf(e.value.Line, path, "lora."+key, "%v", err)
+			}
+		}
+	}
+	if e, ok := entries["modules"]; ok {
+		if e.value.Kind != yaml.SequenceNode {
+			p.errorf(e.line, path, "lora.modules", "must be a list of module names such as [q_proj, v_proj], got %s", describe(e.value))
+		} else {
+			for _, item := range e.value.Content {
+				if s, ok := p.scalar(keyValue{key: "lora.modules", line: item.Line, value: item}, path, kindString); ok {
+					parsed.LoRA.Modules = append(parsed.LoRA.Modules, s)
+				}
+			}
+		}
+	}
+	t.LoRA = parsed.LoRA
+}
+
+// entryValue is the scalar text of a key among entries, or def.
+func entryValue(entries []keyValue, key, def string) string {
+	for _, kv := range entries {
+		if kv.key == key && kv.value.Kind == yaml.ScalarNode {
+			return kv.value.Value
+		}
+	}
+	return def
+}
+
+// appliesTo reports whether a field matters to a workload, so that
+// defaults for training fields do not trouble inference targets.
+func appliesTo(key string, w Workload) bool {
+	switch key {
+	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel":
+		return w.trains()
+	case "lora":
+		return w.adapts()
+	case "max_batched_tokens":
+		return w == Inference
+	}
+	return true
+}
+
+// lineOf is the line of a key among entries, or def.
+func lineOf(entries []keyValue, key string, def int) int {
+	for _, kv := range entries {
+		if kv.key == key {
+			return kv.line
+		}
+	}
+	return def
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
