@@ -95,7 +95,7 @@ func (p ParameterCount) String() string {
 	units := []struct {
 		suffix string
 		size   int64
-	}{{"T", 1e12}, {"B", 1e9}, {"M", 1e6}, {"K", 1e3}}
+	}{{"T", 1e12}, {"B", 1e9}, {"M", 1e6}}
 	for _, u := range units {
 		if int64(p) < u.size || int64(p)%(u.size/1000) != 0 {
 			continue

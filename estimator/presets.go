@@ -106,28 +106,45 @@ func LookupPreset(name string) (Model, error) {
 			return p.Model, nil
 		}
 	}
-	var names, close []string
+	var names []string
 	for _, p := range presets() {
 		names = append(names, p.Name)
-		if similar(key, p.Name) {
-			close = append(close, p.Name)
-		}
 	}
-	if len(close) > 0 {
-		return Model{}, invalidf("unknown model preset %.64q; did you mean %s?", name, strings.Join(close, " or "))
+	if suggestions := closeNames(key, names); len(suggestions) > 0 {
+		return Model{}, invalidf("unknown model preset %.64q; did you mean %s?", name, strings.Join(suggestions, " or "))
 	}
 	return Model{}, invalidf("unknown model preset %.64q; known presets: %s", name, strings.Join(names, ", "))
 }
 
-// similar reports whether a mistyped name is close to a preset name: equal
-// once punctuation is dropped (llama3-70b, Llama_3_70B), one containing the
-// other (llama-3 → llama-3-8b), or at most two edits apart.
-func similar(typed, preset string) bool {
-	a, b := alphanumeric(typed), alphanumeric(preset)
-	if a == "" || len(a) > 64 {
-		return false
+// closeNames returns the names a mistyped one most likely meant: the one
+// equal to it once punctuation is dropped (llama3-70b, Llama_3_70B), else
+// those the fewest edits away (at most two), else those that contain it
+// (qwen → qwen2.5-7b).
+func closeNames(typed string, names []string) []string {
+	key := alphanumeric(typed)
+	if key == "" || len(key) > 64 {
+		return nil
 	}
-	return a == b || (len(a) >= 4 && strings.Contains(b, a)) || editDistance(a, b) <= 2
+	best, bestDistance := []string(nil), 3
+	for _, name := range names {
+		switch d := editDistance(key, alphanumeric(name)); {
+		case d == 0:
+			return []string{name}
+		case d < bestDistance:
+			best, bestDistance = []string{name}, d
+		case d == bestDistance:
+			best = append(best, name)
+		}
+	}
+	if len(best) > 0 || len(key) < 4 {
+		return best
+	}
+	for _, name := range names {
+		if strings.Contains(alphanumeric(name), key) {
+			best = append(best, name)
+		}
+	}
+	return best
 }
 
 func alphanumeric(s string) string {
