@@ -112,29 +112,29 @@ func (a Architecture) shape(conv convention) (shape, error) {
 	}
 	names := sizeNames(conv)
 	s.vocab, s.kvHeads, s.headDim = a.VocabSize, a.NumKeyValueHeads, a.HeadDim
-	required := []sizeField{{names.hidden, s.hidden}, {names.layers, s.layers}, {names.heads, s.heads}, {"vocab_size", s.vocab}}
-	if !conv.gpt2Names {
-		required = append(required, sizeField{"intermediate_size", s.inner})
+	// Required sizes have a minimum of 1; the others may be left out (0).
+	fields := []sizeField{
+		{names.hidden, s.hidden, 1}, {names.layers, s.layers, 1}, {names.heads, s.heads, 1},
+		{"vocab_size", s.vocab, 1}, {names.inner, s.inner, 1}, {names.positions, s.positions, 0},
+		{"num_key_value_heads", s.kvHeads, 0}, {"head_dim", s.headDim, 0},
+		{"sliding_window", a.SlidingWindow, 0},
+		{"num_local_experts", a.NumLocalExperts, 0}, {"num_experts_per_tok", a.NumExpertsPerTok, 0},
+	}
+	if conv.gpt2Names {
+		fields[4].min = 0 // n_inner null means 4·n_embd
 	}
 	if conv.learnedPositions {
-		required = append(required, sizeField{names.positions, s.positions})
+		fields[5].min = 1
 	}
-	for _, r := range required {
-		if r.value == 0 {
-			return shape{}, invalidf("%s is required for model_type %s: want a positive integer", r.name, a.ModelType)
-		}
-	}
-	bounded := append(required,
-		sizeField{names.inner, s.inner}, sizeField{names.positions, s.positions},
-		sizeField{"num_key_value_heads", s.kvHeads}, sizeField{"head_dim", s.headDim},
-		sizeField{"sliding_window", a.SlidingWindow}, sizeField{"num_local_experts", a.NumLocalExperts},
-		sizeField{"num_experts_per_tok", a.NumExpertsPerTok})
 	if a.MaxWindowLayers != nil {
-		bounded = append(bounded, sizeField{"max_window_layers", *a.MaxWindowLayers})
+		fields = append(fields, sizeField{"max_window_layers", *a.MaxWindowLayers, 0})
 	}
-	for _, f := range bounded {
-		if f.value < 0 || f.value > maxDimension {
-			return shape{}, invalidf("%s %d: want an integer from 0 to %d", f.name, f.value, maxDimension)
+	for _, f := range fields {
+		switch {
+		case f.value == 0 && f.min > 0:
+			return shape{}, invalidf("%s is required for model_type %s: want a positive integer", f.name, a.ModelType)
+		case f.value < f.min || f.value > maxDimension:
+			return shape{}, invalidf("%s %d: want an integer from %d to %d", f.name, f.value, f.min, maxDimension)
 		}
 	}
 
@@ -184,10 +184,11 @@ func (a Architecture) shape(conv convention) (shape, error) {
 	return s, nil
 }
 
-// sizeField is one size of a config and its key, for error messages.
+// sizeField is one size of a config, its key for error messages and its
+// smallest valid value.
 type sizeField struct {
-	name  string
-	value int
+	name       string
+	value, min int
 }
 
 // sizeKeys are the keys a model_type uses for its sizes, for error messages.
