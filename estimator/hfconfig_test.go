@@ -139,3 +139,19 @@ func FuzzParseHFConfig(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseHFConfig measures a config.json decoded and built into a
+// Model, the work done per hf_config target at each configuration load.
+func BenchmarkParseHFConfig(b *testing.B) {
+	data, err := catalogFS.ReadFile("catalog/models/llama-3.1-405b.json")
+	require.NoError(b, err)
+	for b.Loop() {
+		arch, err := ParseHFConfig(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := arch.Model("bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

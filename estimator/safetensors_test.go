@@ -3,6 +3,8 @@ package estimator
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -142,4 +144,25 @@ func FuzzReadSafetensorsHeader(f *testing.F) {
 			t.Fatalf("tensors cover %d of %d bytes", sum, h.DataBytes)
 		}
 	})
+}
+
+// BenchmarkReadSafetensorsHeader reads the header of a shard of 1,000 BF16
+// tensors of 4096×4096 elements, as many as a large model's shard holds.
+func BenchmarkReadSafetensorsHeader(b *testing.B) {
+	const tensors, size = 1000, 4096 * 4096 * 2
+	entries := make([]string, tensors)
+	for i := range entries {
+		entries[i] = fmt.Sprintf(`"model.layers.%d.weight": {"dtype": "BF16", "shape": [4096, 4096], "data_offsets": [%d, %d]}`,
+			i, i*size, (i+1)*size)
+	}
+	header := "{" + strings.Join(entries, ", ") + "}"
+	prefix := safetensorsBytes(header, 0)
+	// The data buffer is never read: a ReaderAt over the header alone, with
+	// the file's full size, stands for the 33.5 GB file.
+	fileSize := int64(len(prefix)) + tensors*size
+	for b.Loop() {
+		if _, err := ReadSafetensorsHeader(bytes.NewReader(prefix), fileSize); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
