@@ -14,7 +14,7 @@ type unavailable struct{}
 func openReal(string, *slog.Logger) Backend { return unavailable{} }
 
 func (unavailable) Snapshot(context.Context) (Snapshot, error) {
-	return Snapshot{}, fmt.Errorf("%w: this binary was built without cgo or not for linux; rebuild it on linux with CGO_ENABLED=1 (and gcc), or use a fake fleet", ErrUnavailable)
+	return Snapshot{}, fmt.Errorf("%w: this binary was built without cgo; rebuild it on linux with CGO_ENABLED=1 and a C compiler", ErrUnavailable)
 }
 
 func (unavailable) Close() error { return nil }
