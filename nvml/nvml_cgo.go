@@ -109,8 +109,9 @@ func (a *adapter) read() (Snapshot, error) {
 		}
 	}()
 
+	wasInitialized := a.initialized
 	s, err := a.readOnce()
-	if err != nil && isLifecycle(err) {
+	if err != nil && wasInitialized && isLifecycle(err) {
 		// The driver was reloaded or upgraded under us: start again once.
 		a.logger.Info("nvml lost its driver, initialising again", "err", err)
 		a.reinit = true
@@ -215,12 +216,12 @@ func (a *adapter) system() System {
 func (a *adapter) readGPU(i int) []Device {
 	h, ret := a.lib.DeviceGetHandleByIndex(i)
 	if ret != gonvml.SUCCESS {
-		return []Device{a.down(a.known[i], "get handle", ret)}
+		return []Device{a.down(a.lastKnown(i), "get handle", ret)}
 	}
 	d := Device{Index: i}
 	var major, minor int
 	if d.UUID, ret = h.GetUUID(); ret != gonvml.SUCCESS {
-		return []Device{a.down(a.known[i], "read UUID", ret)}
+		return []Device{a.down(a.lastKnown(i), "read UUID", ret)}
 	}
 	if d.Name, ret = h.GetName(); ret != gonvml.SUCCESS {
 		return []Device{a.down(d, "read name", ret)}
@@ -358,6 +359,14 @@ func (a *adapter) memory(h gonvml.Device) (Memory, gonvml.Return) {
 	}
 	m, ret := h.GetMemoryInfo()
 	return Memory{Total: m.Total, Used: m.Used, Free: m.Free}, ret
+}
+
+// lastKnown is GPU i's identity at its last good read, or only its index.
+func (a *adapter) lastKnown(i int) Device {
+	if d, ok := a.known[i]; ok {
+		return d
+	}
+	return Device{Index: i}
 }
 
 // down is d marked down by ret, keeping its identity; a lifecycle error

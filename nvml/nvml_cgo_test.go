@@ -410,6 +410,23 @@ func TestAdapterLostGPU(t *testing.T) {
 	assert.Equal(t, 1, drv.shutdowns)
 }
 
+func TestAdapterGPULostBeforeFirstRead(t *testing.T) {
+	s := dgxa100.New()
+	a, want, _ := newTestAdapter(t, s)
+	s.DeviceGetHandleByIndexFunc = func(i int) (gonvml.Device, gonvml.Return) {
+		if i == 2 {
+			return nil, gonvml.ERROR_GPU_IS_LOST
+		}
+		return s.Devices[i], gonvml.SUCCESS
+	}
+	snap, err := a.Snapshot(t.Context())
+	require.NoError(t, err)
+	require.ErrorIs(t, snap.Devices[2].Err, ErrGPULost)
+	assert.Equal(t, 2, snap.Devices[2].Index, "never read, its index is still known")
+	assert.Empty(t, snap.Devices[2].UUID)
+	assert.Equal(t, identity(want[3:]), identity(snap.Devices[3:]))
+}
+
 func TestAdapterDriverReload(t *testing.T) {
 	for _, ret := range []gonvml.Return{gonvml.ERROR_UNINITIALIZED, gonvml.ERROR_LIB_RM_VERSION_MISMATCH, gonvml.ERROR_DRIVER_NOT_LOADED} {
 		t.Run(ret.Error(), func(t *testing.T) {
@@ -448,6 +465,7 @@ func TestAdapterDriverReload(t *testing.T) {
 		assert.Contains(t, err.Error(), "kernel driver is not loaded")
 		assert.Equal(t, 1, drv.inits)
 		assert.Equal(t, 1, drv.shutdowns)
+		assert.Len(t, s.InitCalls(), 2, "one Init at start, one attempt after the driver left")
 	})
 }
 

@@ -28,10 +28,15 @@ func (d strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error 
 	if n.Kind == yaml.AliasNode {
 		return d.errorf(n, path, "aliases are not supported; write the value out")
 	}
+	t := v.Type()
+	if t.Kind() == reflect.Struct {
+		if f, ok := t.FieldByName("Line"); ok {
+			v.FieldByIndex(f.Index).SetInt(int64(n.Line))
+		}
+	}
 	if n.Tag == "!!null" {
 		return nil // an empty value keeps the default
 	}
-	t := v.Type()
 	custom := reflect.PointerTo(t).Implements(unmarshalerType)
 	switch {
 	case !custom && t.Kind() == reflect.Struct:
@@ -69,9 +74,6 @@ func (d strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) 
 	valid := strings.Join(slices.Sorted(maps.Keys(fields)), ", ")
 	if n.Kind != yaml.MappingNode {
 		return d.errorf(n, path, "must be a mapping with the fields %s", valid)
-	}
-	if f, ok := t.FieldByName("Line"); ok {
-		v.FieldByIndex(f.Index).SetInt(int64(n.Line))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
