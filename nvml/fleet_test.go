@@ -41,6 +41,7 @@ func TestParseFleetErrors(t *testing.T) {
 		{"bad delay", "gpus: [{board: rtx-4090}]\nfaults: {delay: forever}", "f.yml:2: faults.delay: \"forever\" is not a duration between 0s and 1h, such as 250ms or 2s"},
 		{"bad CUDA version", "cuda_driver_version: 12040\ngpus: []", "f.yml: cuda_driver_version: \"12040\" is not a version such as 12.4"},
 		{"empty GPU", "gpus:\n  - board: rtx-4090\n  -\n", "f.yml:3: gpus[1]: set a board (a100-sxm4-40gb, a100-sxm4-80gb, h100-sxm5-80gb, h200-sxm5-141gb, rtx-4090) or a name"},
+		{"duplicate field", "gpus: []\ndriver_version: \"1\"\ngpus: []", "f.yml:3: gpus: set twice; it is already set at line 1"},
 		{"alias", "gpus: [&b {board: rtx-4090}, *b]", "f.yml:1: gpus[1]: aliases are not supported; write the value out"},
 	}
 	for _, tc := range tests {

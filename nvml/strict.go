@@ -75,6 +75,7 @@ func (d strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) 
 	if n.Kind != yaml.MappingNode {
 		return d.errorf(n, path, "must be a mapping with the fields %s", valid)
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		field := key.Value
@@ -85,6 +86,10 @@ func (d strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) 
 		if !ok {
 			return d.errorf(key, field, "unknown field; valid fields are %s", valid)
 		}
+		if line, dup := seen[key.Value]; dup {
+			return d.errorf(key, field, "set twice; it is already set at line %d", line)
+		}
+		seen[key.Value] = key.Line
 		if err := d.decode(value, v.Field(idx), field); err != nil {
 			return err
 		}
