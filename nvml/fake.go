@@ -44,11 +44,16 @@ type LostGPU struct {
 	BackAfter time.Duration
 }
 
-// Per-snapshot driver calls the fake counts, modelled on the adapter: the
-// library's versions and device count, then the reads of each device.
+// The driver calls the fake counts, modelled on what the adapter makes:
+// per snapshot the device count and three versions; per GPU its handle,
+// UUID, name, PCI info, compute capability, MIG mode, memory, utilisation,
+// temperature and power; per GPU in MIG mode the instance count; per
+// instance its handle, UUID, name and memory.
 const (
 	fakeCallsPerSnapshot = 4
-	fakeCallsPerDevice   = 9
+	fakeCallsPerGPU      = 10
+	fakeCallsPerMIGGPU   = 1
+	fakeCallsPerInstance = 4
 )
 
 // Fake is a pure-Go backend serving a Fleet.
@@ -137,17 +142,24 @@ func (f *Fake) read() (Snapshot, error) {
 	if f.closed {
 		return Snapshot{}, errClosed
 	}
-	f.calls.Add(1) // Init
 	if reason := f.fleet.Faults.Unavailable; reason != "" {
+		f.calls.Add(1) // the Init that fails
 		return Snapshot{}, fmt.Errorf("%w: %s", ErrUnavailable, reason)
 	}
-	f.calls.Add(fakeCallsPerSnapshot - 1)
+	f.calls.Add(fakeCallsPerSnapshot)
 	lost := f.lostNowLocked()
 	devices := slices.Clone(f.fleet.Devices)
 	parentLost := false
 	for i := range devices {
 		d := &devices[i]
-		f.calls.Add(fakeCallsPerDevice)
+		switch {
+		case d.IsMIG():
+			f.calls.Add(fakeCallsPerInstance)
+		case d.MIGMode == MIGEnabled:
+			f.calls.Add(fakeCallsPerGPU + fakeCallsPerMIGGPU)
+		default:
+			f.calls.Add(fakeCallsPerGPU)
+		}
 		if !d.IsMIG() {
 			parentLost = lost[d.Index]
 		}

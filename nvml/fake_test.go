@@ -181,7 +181,7 @@ func TestFakeCallsLinearInGPUs(t *testing.T) {
 		return fake.Calls()
 	}
 	one, two, eight := perSnapshot(1), perSnapshot(2), perSnapshot(8)
-	assert.Equal(t, two-one, (eight-one)/7, "each GPU adds the same calls")
+	assert.Equal(t, 7*(two-one), eight-one, "each GPU adds the same calls")
 	assert.Greater(t, two, one)
 }
 
