@@ -12,7 +12,7 @@ FUZZTIME ?= 20s
 # Headers of the NVML C API mark some functions deprecated; the warnings are noise.
 export CGO_CFLAGS ?= -Wno-deprecated-declarations
 
-.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden
+.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu
 
 all: style vet test build
 
@@ -47,6 +47,9 @@ lint: ## golangci-lint when installed
 unused: ## go.mod and go.sum must be tidy
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum
+
+test-gpu: ## on a host with an NVIDIA driver: vramfit against nvidia-smi
+	scripts/gpu-check.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./estimator/...
