@@ -21,7 +21,8 @@ type Fit struct {
 	// largest placement tried, which shows the part that does not shrink.
 	Layout Layout     `json:"layout"`
 	PerGPU Components `json:"per_gpu_bytes"`
-	// Replicas is how many copies fit on one GPU when one GPU suffices.
+	// Replicas is how many copies of an inference target fit on one GPU
+	// when one GPU suffices (0 otherwise).
 	Replicas    int    `json:"replicas_per_gpu"`
 	UnfitReason string `json:"unfit_reason,omitempty"`
 }
@@ -124,7 +125,7 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 	if n, ok := counts.smallest(func(n int) bool { _, _, ok := fits(n); return ok }); ok {
 		fit.GPUsRequired = n
 		fit.Layout, fit.PerGPU, _ = fits(n)
-		if n == 1 && fit.PerGPU.Total > 0 {
+		if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
 			fit.Replicas = int(usable / fit.PerGPU.Total)
 		}
 		return fit

@@ -71,7 +71,7 @@ func (e *Estimation) ruleOfThumbFit(g GPU) Fit {
 	}
 	l := Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: n, ZeROStage: 3}
 	fit := Fit{GPU: g, Usable: g.MemoryBytes, GPUsRequired: n, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context)}
-	if n == 1 && fit.PerGPU.Total > 0 {
+	if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
 		fit.Replicas = int(g.MemoryBytes / fit.PerGPU.Total)
 	}
 	return fit

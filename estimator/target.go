@@ -159,7 +159,7 @@ func fieldErrorf(field, format string, args ...any) fieldError {
 // targets[1].batch: ..."), on the command line ("--batch: ...") or in a
 // target built by a program (`target "x": batch: ...`).
 type TargetError struct {
-	Where string // "targets.yml:7: targets[1]", "--batch" or `target "x"`
+	Where string // "targets.yml:7: targets[1]", "targets.yml", "--batch" or `target "x"`
 	Field string
 	Msg   string
 	cause error
@@ -171,7 +171,7 @@ func (e *TargetError) Error() string {
 		return e.Where + ": " + e.Msg
 	case strings.HasPrefix(e.Where, "--"):
 		return e.Where + ": " + e.Msg
-	case strings.HasSuffix(e.Where, "]"):
+	case strings.HasSuffix(e.Where, "]") || strings.HasSuffix(e.Where, ": defaults"):
 		return e.Where + "." + e.Field + ": " + e.Msg
 	default:
 		return e.Where + ": " + e.Field + ": " + e.Msg
@@ -205,7 +205,18 @@ func validateName(name string) []fieldError {
 // validate checks every field that does not need the model; a zero value is
 // "not set" and passes.
 func (t Target) validate() []fieldError {
-	errs := validateName(t.Name)
+	errs := t.validateFields(true)
+	errs = append(errs, t.validateLoRA()...)
+	return append(errs, t.validateCombination()...)
+}
+
+// validateFields checks each field on its own (and the name, when named:
+// the defaults block has none).
+func (t Target) validateFields(named bool) []fieldError {
+	var errs []fieldError
+	if named {
+		errs = validateName(t.Name)
+	}
 	enum := func(field, value string, valid []string) {
 		if value != "" && !contains(valid, value) {
 			errs = append(errs, fieldErrorf(field, "unknown %q; valid: %s", value, strings.Join(valid, ", ")))
@@ -234,8 +245,11 @@ func (t Target) validate() []fieldError {
 	dtype("optimizer_dtype", t.OptimizerDType, roleOptimizer)
 
 	positive := func(field string, value, limit int) {
-		if value < 0 || value > limit {
-			errs = append(errs, fieldErrorf(field, "must be at least 1 and at most %d, got %d", limit, value))
+		if value == 0 { // not set
+			return
+		}
+		if err := checkRange(int64(value), 1, int64(limit)); err != nil {
+			errs = append(errs, fieldError{field: field, msg: err.Error()})
 		}
 	}
 	positive("context", t.Context, MaxContext)
@@ -253,8 +267,6 @@ func (t Target) validate() []fieldError {
 	if t.Overhead != nil && (*t.Overhead < 0 || *t.Overhead > MaxSize) {
 		errs = append(errs, fieldErrorf("overhead", "must be between 0 and 1EiB, got %d bytes", *t.Overhead))
 	}
-	errs = append(errs, t.validateLoRA()...)
-	errs = append(errs, t.validateCombination()...)
 	return errs
 }
 
@@ -266,8 +278,10 @@ func (t Target) validateLoRA() []fieldError {
 	if !t.workload().adapts() {
 		errs = append(errs, fieldErrorf("lora", "applies to workloads lora and qlora, not %s", t.workload()))
 	}
-	if r := t.LoRA.Rank; r < 0 || r > maxLoRARank {
-		errs = append(errs, fieldErrorf("lora.rank", "must be at least 1 and at most %d, got %d", maxLoRARank, r))
+	if r := t.LoRA.Rank; r != 0 {
+		if err := checkRange(int64(r), 1, maxLoRARank); err != nil {
+			errs = append(errs, fieldError{field: "lora.rank", msg: err.Error()})
+		}
 	}
 	if len(t.LoRA.Modules) > maxLoRAModules {
 		errs = append(errs, fieldErrorf("lora.modules", "lists %d modules; at most %d are allowed", len(t.LoRA.Modules), maxLoRAModules))
@@ -324,6 +338,17 @@ func (t Target) workload() Workload {
 		return Inference
 	}
 	return t.Workload
+}
+
+// checkRange says which bound a value breaks.
+func checkRange(v, lo, hi int64) error {
+	switch {
+	case v < lo:
+		return fmt.Errorf("must be at least %d, got %d", lo, v)
+	case v > hi:
+		return fmt.Errorf("must be at most %d, got %d", hi, v)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

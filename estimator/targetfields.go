@@ -128,8 +128,8 @@ func intField(key, help string, lo, hi int, set func(*Target, int)) TargetField 
 		if err != nil {
 			return fmt.Errorf("must be a whole number from %d to %d, got %q", lo, hi, trimForError(v))
 		}
-		if n < int64(lo) || n > int64(hi) {
-			return fmt.Errorf("must be at least %d and at most %d, got %d", lo, hi, n)
+		if err := checkRange(n, int64(lo), int64(hi)); err != nil {
+			return err
 		}
 		set(t, int(n))
 		return nil

@@ -93,7 +93,7 @@ func (p *targetsParser) at(line int, path string) string {
 func (p *targetsParser) parse(data []byte) TargetsFile {
 	var file TargetsFile
 	if len(data) > MaxTargetsFileSize {
-		p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is larger than %d bytes", ErrInvalidTarget, p.file, MaxTargetsFileSize))
+		p.fileError(fmt.Sprintf("the file is larger than %d bytes", MaxTargetsFileSize))
 		return file
 	}
 	root, ok := p.document(data)
@@ -141,9 +141,9 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is empty; write `targets: []` for a file without targets", ErrInvalidTarget, p.file))
+			p.fileError(emptyFile)
 		} else {
-			p.errs = append(p.errs, fmt.Errorf("%w: %s", ErrInvalidTarget, p.yamlError(err)))
+			p.yamlError(err)
 		}
 		return nil, false
 	}
@@ -151,14 +151,18 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			p.errs = append(p.errs, fmt.Errorf("%w: %s", ErrInvalidTarget, p.yamlError(err)))
+			p.yamlError(err)
 			return nil, false
 		}
 		p.errorf(line, "", "", "a second YAML document; a targets file holds one")
 		return nil, false
 	}
 	if alias := findAlias(&doc); alias != nil {
-		p.errorf(alias.Line, "", "", "aliases (*%s) and merge keys are not supported in a targets file", alias.Value)
+		what := "aliases (*" + alias.Value + ")"
+		if alias.Kind != yaml.AliasNode {
+			what = "merge keys (<<)"
+		}
+		p.errorf(alias.Line, "", "", "%s are not supported in a targets file", what)
 		return nil, false
 	}
 	root := &doc
@@ -167,7 +171,7 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	}
 	if root.Kind != yaml.MappingNode {
 		if root.Tag == "!!null" {
-			p.errs = append(p.errs, fmt.Errorf("%w: %s: the file is empty; write `targets: []` for a file without targets", ErrInvalidTarget, p.file))
+			p.fileError(emptyFile)
 		} else {
 			p.errorf(root.Line, "", "", "want a mapping with the keys targets and defaults")
 		}
@@ -179,12 +183,20 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 // yamlLine finds the "line N" in yaml's messages.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError rewrites a YAML syntax error as file:line: message.
-func (p *targetsParser) yamlError(err error) string {
+const emptyFile = "the file is empty; write `targets: []` for a file without targets"
+
+// fileError is a problem with the whole file.
+func (p *targetsParser) fileError(msg string) {
+	p.errs = append(p.errs, &TargetError{Where: p.file, Msg: msg})
+}
+
+// yamlError reports a YAML syntax error as file:line: message.
+func (p *targetsParser) yamlError(err error) {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Sprintf("%s:%s: %s", p.file, m[1], m[2])
+		p.errs = append(p.errs, &TargetError{Where: p.file + ":" + m[1], Msg: m[2]})
+		return
 	}
-	return fmt.Sprintf("%s: %s", p.file, strings.TrimPrefix(err.Error(), "yaml: "))
+	p.fileError(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 // findAlias returns the first alias or merge key in the tree, or nil.
@@ -283,9 +295,7 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		}
 	}
 	if path == "defaults" {
-		if errs := t.validate(); len(errs) > 0 {
-			report(withoutName(errs))
-		}
+		report(t.validateFields(false))
 		return t
 	}
 	if errs := t.validate(); len(errs) > 0 {
@@ -304,16 +314,6 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		report(errs)
 	}
 	return t
-}
-
-func withoutName(errs []fieldError) []fieldError {
-	var out []fieldError
-	for _, fe := range errs {
-		if fe.field != "name" {
-			out = append(out, fe)
-		}
-	}
-	return out
 }
 
 // set parses one entry into t.

@@ -1,0 +1,101 @@
+package estimator
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGPUCatalog(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		bytes int64
+	}{
+		// NVML's total as printed by nvidia-smi, in MiB (sources in gpu.go).
+		{"h100-80gb", 85520809984}, // 81559 MiB; modal-labs/modal-client PR #2797 quotes 85520809984 bytes
+		{"a100-80gb", 81920 << 20},
+		{"a100-40gb", 40960 << 20},
+		{"h200-141gb", 143771 << 20},
+		{"b200-192gb", 183359 << 20},
+		{"rtx-4090-24gb", 24564 << 20},
+		{"l40s-48gb", 46068 << 20},
+		{"l4-24gb", 23034 << 20},
+		{"v100-16gb", 16160 << 20},
+		{"v100-32gb", 32480 << 20},
+		// Aliases.
+		{"h100", 85520809984}, {"H100-80GB", 85520809984}, {"4090", 24564 << 20},
+	}
+	for _, tc := range tests {
+		g, err := LookupGPU(tc.name)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.bytes, g.MemoryBytes, tc.name)
+	}
+	names := map[string]bool{}
+	for _, g := range GPUs() {
+		assert.False(t, names[g.Name], "duplicate %s", g.Name)
+		names[g.Name] = true
+		assert.Positive(t, g.MemoryBytes)
+	}
+}
+
+func TestLookupGPUSize(t *testing.T) {
+	t.Parallel()
+	g, err := LookupGPU("80GiB")
+	require.NoError(t, err)
+	assert.Equal(t, GPU{Name: "80GiB", MemoryBytes: 85899345920}, g)
+	g, err = LookupGPU("141GB")
+	require.NoError(t, err)
+	assert.Equal(t, int64(141e9), g.MemoryBytes)
+	_, err = LookupGPU("80")
+	assert.ErrorContains(t, err, `gpu size "80" is 80 bytes; want at least 1GiB`)
+	_, err = LookupGPU("h900")
+	assert.ErrorContains(t, err, `gpu "h900" is neither a catalog name (t4-16gb, `)
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"80GiB", 80 << 30}, {"80 GiB", 80 << 30}, {"80gib", 80 << 30}, {"24Gi", 24 << 30},
+		{"141GB", 141e9}, {"141gb", 141e9}, {"1.5TiB", 3 << 39}, {"0.5GB", 5e8},
+		{"85520809984", 85520809984}, {"1024B", 1024}, {"1kB", 1000}, {"1KiB", 1024},
+		{"2MiB", 2 << 20}, {"0", 0}, {"1024PiB", 1 << 60},
+	}
+	for _, tc := range tests {
+		got, err := ParseSize(tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+	bad := []struct{ in, msg string }{
+		{"24G", `size "24G": unknown unit "G"; valid: B, kB, MB, GB, TB, PB (powers of 1000) and KiB, MiB, GiB, TiB, PiB (powers of 1024)`},
+		{"", `size "": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"-1GB", `size "-1GB": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"1e9", `size "1e9": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"0.1B", `size "0.1B" is not a whole number of bytes`},
+		{"1025PiB", `size "1025PiB" is above the limit of 1EiB`},
+		{"99999999999999999999GB", `size "99999999999999999999GB" is above the limit of 1EiB`},
+	}
+	for _, tc := range bad {
+		_, err := ParseSize(tc.in)
+		assert.EqualError(t, err, tc.msg, tc.in)
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, seed := range []string{"80GiB", "141GB", "1.5 TiB", "24Gi", "0", "24G", "1e9", "0.000000000000000001PB", "99999999999999999999PiB"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err != nil {
+			return
+		}
+		if n < 0 || n > MaxSize {
+			t.Fatalf("ParseSize(%q) = %d, outside [0, MaxSize]", s, n)
+		}
+	})
+}
