@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runEstimate(t *testing.T, args ...string) (status int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	status = run(append([]string{"estimate"}, args...), &out, &errOut)
+	return status, out.String(), errOut.String()
+}
+
+// squeeze collapses the table's column padding to single spaces.
+func squeeze(s string) string {
+	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
+}
+
+// decodeReports reads JSON output: one object per target and line.
+func decodeReports(t *testing.T, stdout string) []map[string]any {
+	t.Helper()
+	var reports []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
+		reports = append(reports, r)
+	}
+	return reports
+}
+
+func TestEstimateJSON(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3-70b", "--precision", "fp8", "--kv-cache-dtype", "fp8",
+		"--context", "32768", "--batch", "8", "--tensor-parallel", "2", "--gpu", "h100-80gb", "--output", "json", "--name", "llama-3-70b-fp8")
+	require.Equal(t, 0, status, stderr)
+	reports := decodeReports(t, stdout)
+	require.Len(t, reports, 1)
+	r := reports[0]
+	// DESIGN.md § Output's example, field for field.
+	assert.Equal(t, "llama-3-70b-fp8", r["target"])
+	assert.Equal(t, "detailed", r["method"])
+	assert.Equal(t, "inference", r["workload"])
+	assert.Equal(t, float64(70553706496), r["parameters"])
+	assert.Equal(t, float64(70553706496), r["parameters_active"])
+	assert.Equal(t, float64(163840), r["kv_cache_bytes_per_token"])
+	assert.Equal(t, float64(2), r["gpus"])
+	assert.Equal(t, float64(2), r["gpus_required"])
+	assert.Equal(t, map[string]any{"name": "h100-80gb", "memory_bytes": float64(85520809984)}, r["gpu"])
+	assert.Equal(t, "", r["unfit_reason"])
+	assert.Contains(t, r, "max_batch")
+	assert.Contains(t, r, "max_context")
+	perGPU := r["per_gpu_bytes"].(map[string]any)
+	assert.Equal(t, perGPU["weights"].(float64)+perGPU["kv_cache"].(float64)+perGPU["activations"].(float64)+
+		perGPU["gradients"].(float64)+perGPU["optimizer"].(float64)+perGPU["overhead"].(float64), perGPU["total"])
+	assumptions := r["assumptions"].(map[string]any)
+	assert.Equal(t, true, assumptions["flash_attention"])
+	assert.Equal(t, "none", assumptions["recompute"])
+	assert.Equal(t, 0.9, assumptions["memory_utilization"])
+	// Llama-3-70B's config says 8192 positions: a warning, in the JSON and on stderr.
+	warning := "context 32768 is longer than the model's max_position_embeddings 8192 (it needs rope scaling)"
+	assert.Equal(t, []any{warning}, r["warnings"])
+	assert.Equal(t, "vramfit estimate: llama-3-70b-fp8: warning: "+warning+"\n", stderr)
+}
+
+func TestEstimateJSONWithoutGPU(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--parameters", "70B", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r := decodeReports(t, stdout)[0]
+	assert.Nil(t, r["gpu"])
+	assert.Nil(t, r["gpus_required"])
+	assert.Nil(t, r["kv_cache_bytes_per_token"], "unknown without an architecture")
+	perGPU := r["per_gpu_bytes"].(map[string]any)
+	assert.Nil(t, perGPU["kv_cache"])
+	assert.Nil(t, perGPU["activations"])
+	assert.Equal(t, float64(140e9), perGPU["weights"])
+	assert.Equal(t, "70B", r["target"])
+}
+
+func TestEstimateTable(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3-8b", "--gpu", "h100")
+	require.Equal(t, 0, status, stderr)
+	for _, want := range []string{
+		"target llama-3-8b\n",
+		"model llama-3-8b: inference, detailed, bf16 weights\n",
+		"KV cache bf16, 131072 bytes per token",
+		" weights 14.96\n", // 16,060,522,496 bytes of bf16 weights
+		" kv_cache 0.50\n", // 4096 tokens × 131,072 bytes
+		" overhead 1.00\n",
+		"gpus FITS on 1 × h100-80gb (tensor_parallel 1, pipeline_parallel 1, 79.65 GiB each)",
+		"assumptions flash_attention=true memory_utilization=0.90 overhead=1.00 GiB max_batched_tokens=8192\n",
+	} {
+		assert.Contains(t, squeeze(stdout), want)
+	}
+	assert.NotContains(t, stdout, "gradients", "inference has none")
+	assert.Empty(t, stderr)
+}
+
+func TestEstimateTableUnfit(t *testing.T) {
+	t.Parallel()
+	status, stdout, _ := runEstimate(t, "--model", "llama-3-8b", "--workload", "training", "--context", "32768",
+		"--batch", "64", "--gpu", "h100-80gb")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "gpus DOES NOT FIT: no number of h100-80gb fits: even on 1048576 GPUs")
+	assert.Contains(t, stdout, "recompute=none")
+}
+
+func TestEstimateRuleOfThumb(t *testing.T) {
+	t.Parallel()
+	// The seed's example: 7B trained in BF16 needs 7 GPUs of 24 GB.
+	status, stdout, stderr := runEstimate(t, "--parameters", "7B", "--workload", "training", "--method", "rule-of-thumb",
+		"--gpu", "24GB", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r := decodeReports(t, stdout)[0]
+	assert.Equal(t, float64(7), r["gpus_required"])
+	assert.Equal(t, "rule-of-thumb", r["method"])
+}
+
+func TestEstimateConfigFile(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--config.file", "../../deploy/examples/targets.yml", "--gpu", "h100-80gb", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	reports := decodeReports(t, stdout)
+	require.Len(t, reports, 6)
+	assert.Equal(t, "llama-3-70b-fp8-32k", reports[0]["target"])
+	for _, r := range reports {
+		assert.Positive(t, r["gpus_required"], r["target"])
+	}
+	// --method applies to every target of the file.
+	status, stdout, stderr = runEstimate(t, "--config.file", "../../deploy/examples/targets.yml", "--method", "rule-of-thumb")
+	assert.Equal(t, 1, status, "the file's lora targets have no rule of thumb")
+	assert.Contains(t, stderr, `vramfit estimate: target "mistral-7b-lora": method: rule-of-thumb has rules for workloads inference and training only, not lora`)
+	assert.Contains(t, squeeze(stdout), "target llama-3-8b-chat")
+}
+
+func TestEstimateErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args   []string
+		status int
+		stderr string
+	}{
+		{nil, 2, "vramfit estimate: give a model (--model, --hf-config or --parameters) or --config.file; --list-models shows the presets\n"},
+		{[]string{"--model", "gpt2", "--batch", "0"}, 2, "vramfit estimate: --batch: must be at least 1, got 0\n"},
+		{[]string{"--model", "gpt2", "--precision", "fp9"}, 2, "vramfit estimate: --precision: unknown \"fp9\"; valid: fp32, bf16, fp16, fp8, int8, int4, nf4, nf4-dq, q8_0, q6_k, q5_1, q5_0, q4_1, q4_0, iq4_nl, mxfp4, q5_k_m, q5_k_s, q4_k_m, q4_k_s, iq4_xs, q3_k_l, q3_k_s, q2_k, iq2_m, iq1_s\n"},
+		{[]string{"--model", "gpt2", "--parameters", "7B"}, 2, "vramfit estimate: give one of --model, --hf-config and --parameters, not 2\n"},
+		{[]string{"--parameters", "1e40"}, 2, "vramfit estimate: --parameters: parameter count \"1e40\" is above the limit of 1e15\n"},
+		{[]string{"--model", "gpt2", "--gpu", "24G"}, 2, "vramfit estimate: --gpu: gpu \"24G\" is neither a catalog name"},
+		{[]string{"--config.file", "x.yml", "--batch", "2", "--model", "gpt2"}, 2,
+			"vramfit estimate: --config.file takes the targets from the file; drop --batch, --model (only --gpu, --method and --output combine with it)\n"},
+		{[]string{"--config.file", "missing.yml"}, 2, "vramfit estimate: invalid target: open missing.yml: no such file or directory\n"},
+		{[]string{"--model", "llama-3-8b", "--tensor-parallel", "3"}, 1,
+			"vramfit estimate: target \"llama-3-8b\": tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32\n"},
+		{[]string{"--model", "gpt2", "--output", "xml"}, 2, "vramfit: error: enum value must be one of table,json, got 'xml', try --help\n"},
+	}
+	for _, tc := range tests {
+		status, stdout, stderr := runEstimate(t, tc.args...)
+		assert.Equal(t, tc.status, status, "%v", tc.args)
+		assert.True(t, strings.HasPrefix(stderr, tc.stderr), "%v: %q", tc.args, stderr)
+		if tc.status != 0 {
+			assert.Empty(t, stdout, "%v", tc.args)
+		}
+	}
+}
+
+func TestEstimateLists(t *testing.T) {
+	t.Parallel()
+	status, stdout, _ := runEstimate(t, "--list-gpus")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "h100-80gb 85520809984 79.65\n")
+	status, stdout, _ = runEstimate(t, "--list-models")
+	require.Equal(t, 0, status)
+	assert.Contains(t, stdout, "llama-3-70b")
+	assert.Contains(t, stdout, "70.55B")
+}
+
+func TestEstimateFlagsCoverFields(t *testing.T) {
+	t.Parallel()
+	// Every target field has a flag of the same name with dashes, and the
+	// flags feed the same parsers as the file: a bool switch and a size.
+	status, stdout, stderr := runEstimate(t, "--model", "gpt2", "--workload", "training", "--no-flash-attention",
+		"--sequence-parallel", "--tensor-parallel", "2", "--overhead", "2GiB", "--recompute", "selective", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	a := decodeReports(t, stdout)[0]["assumptions"].(map[string]any)
+	assert.Equal(t, false, a["flash_attention"])
+	assert.Equal(t, true, a["sequence_parallel"])
+	assert.Equal(t, float64(2<<30), a["overhead_bytes"])
+	assert.Equal(t, "selective", a["recompute"])
+	status, stdout, stderr = runEstimate(t, "--model", "llama-2-7b", "--workload", "lora", "--lora-rank", "64",
+		"--lora-modules", "q_proj, v_proj", "--lora-dtype", "bf16", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	a = decodeReports(t, stdout)[0]["assumptions"].(map[string]any)
+	assert.Equal(t, float64(64*8192*2*32), a["lora_parameters"])
+}
