@@ -3,6 +3,7 @@ package estimator
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Components are the bytes one GPU holds, by part. A part listed in Unknown
@@ -96,18 +97,26 @@ func targetErrors(where string, errs []fieldError) error {
 	return joinedErrors(out)
 }
 
-// joinedErrors prints one error per line and matches each of them.
+// joinedErrors prints one error per line and matches each of them. A
+// hostile file can hold thousands of errors: the first maxPrintedErrors are
+// printed, then their count.
 type joinedErrors []error
 
+const maxPrintedErrors = 50
+
 func (j joinedErrors) Error() string {
-	s := ""
+	var b strings.Builder
 	for i, err := range j {
-		if i > 0 {
-			s += "\n"
+		if i == maxPrintedErrors {
+			fmt.Fprintf(&b, "\n(and %d more errors)", len(j)-i)
+			break
 		}
-		s += err.Error()
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(err.Error())
 	}
-	return s
+	return b.String()
 }
 
 func (j joinedErrors) Unwrap() []error { return j }

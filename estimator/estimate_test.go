@@ -230,7 +230,8 @@ func BenchmarkRequiredGPUs(b *testing.B) {
 	require.NoError(b, err)
 	cases := []Target{
 		{Name: "405b-inference", Model: ModelSource{Preset: "llama-3.1-405b"}, Context: 131072, Batch: 4},
-		{Name: "70b-training", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Training, Recompute: RecomputeSelective},
+		{Name: "70b-training", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Training, TensorParallel: 8,
+			SequenceParallel: true, Recompute: RecomputeSelective},
 	}
 	for _, target := range cases {
 		e, err := Estimate(target)

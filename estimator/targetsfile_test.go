@@ -110,6 +110,16 @@ func TestParseTargetsLimits(t *testing.T) {
 	_, err = ParseTargets([]byte("defaults: {batch: -2}\ntargets: []\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:1: defaults.batch: must be at least 1, got -2")
 
+	var bad strings.Builder
+	bad.WriteString("targets:\n")
+	for range 60 {
+		bad.WriteString("  - {name: a, model: {preset: gpt2}, batch: 0}\n")
+	}
+	_, err = ParseTargets([]byte(bad.String()), "t.yml")
+	require.Error(t, err)
+	assert.Len(t, strings.Split(err.Error(), "\n"), 51, "50 errors and their count")
+	assert.True(t, strings.HasSuffix(err.Error(), "\n(and 69 more errors)"), err.Error()[len(err.Error())-40:])
+
 	var many strings.Builder
 	many.WriteString("targets:\n")
 	for i := 0; i <= MaxTargets; i++ {
