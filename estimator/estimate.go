@@ -127,6 +127,12 @@ func (e *Estimation) Target() Target { return e.target }
 // Model returns the resolved model.
 func (e *Estimation) Model() Model { return e.model }
 
+// Workload is the target's workload with its default applied.
+func (e *Estimation) Workload() Workload { return e.in.workload }
+
+// Method is the target's method with its default applied.
+func (e *Estimation) Method() Method { return e.in.method }
+
 // Precision is the weights' format as used ("bf16", "nf4-dq", or the
 // checkpoint's dominant dtype).
 func (e *Estimation) Precision() string { return e.in.weights.Name }

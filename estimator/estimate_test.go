@@ -132,6 +132,9 @@ func TestReportJSONFields(t *testing.T) {
 			assert.Equal(t, map[string]any{"name": "h100-80gb", "memory_bytes": float64(85520809984)}, obj["gpu"])
 		}
 	}
+	assert.Equal(t, Inference, e.Workload())
+	assert.Equal(t, Detailed, e.Method())
+	assert.Equal(t, "fp8", e.Precision())
 	r := e.Report(&g)
 	// DESIGN.md's example: Llama-3-70B in FP8 with 32k context, batch 8,
 	// tensor_parallel 2 needs 2 H100s, with 163,840 KV bytes per token.
