@@ -149,9 +149,14 @@ func (e *Estimation) candidateCounts() countRange {
 		return countRange{step: in.tp * in.pp, last: MaxGPUs / (in.tp * in.pp) * (in.tp * in.pp), monotone: true}
 	}
 	if !m.KnownArchitecture {
+		// Only the weights are known, and they shrink with every GPU; the
+		// counts are the multiples of whatever the target pins.
 		step := 1
 		if in.pinnedTP {
-			step = in.tp
+			step *= in.tp
+		}
+		if in.pinnedPP {
+			step *= in.pp
 		}
 		return countRange{step: step, last: MaxGPUs / step * step, monotone: true}
 	}

@@ -216,3 +216,19 @@ func TestMonotonic(t *testing.T) {
 		}
 	}
 }
+
+func TestForGPUBareCount(t *testing.T) {
+	t.Parallel()
+	// Only the weights are known: 140 GB of bf16 weights and 1 GiB of
+	// overhead per GPU on 71.69 GiB usable H100s need 2 GPUs, and pinning
+	// three pipeline stages makes it 3.
+	for _, tc := range []struct {
+		pp, want int
+	}{{0, 2}, {3, 3}} {
+		e, err := Estimate(Target{Name: "70b", Model: ModelSource{Parameters: 70e9}, PipelineParallel: tc.pp})
+		require.NoError(t, err)
+		fit := e.ForGPU(gpu(t, "h100-80gb"))
+		checkSmallest(t, e, fit)
+		assert.Equal(t, tc.want, fit.GPUsRequired, "pipeline_parallel %d", tc.pp)
+	}
+}

@@ -181,9 +181,6 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	return root, true
 }
 
-// yamlLine finds the "line N" in yaml's messages.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 const emptyFile = "the file is empty; write `targets: []` for a file without targets"
 
 // fileError is a problem with the whole file.
@@ -193,7 +190,7 @@ func (p *targetsParser) fileError(msg string) {
 
 // yamlError reports a YAML syntax error as file:line: message.
 func (p *targetsParser) yamlError(err error) {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := lineInMessage.FindStringSubmatch(err.Error()); m != nil {
 		p.errs = append(p.errs, &TargetError{Where: p.file + ":" + m[1], Msg: m[2]})
 		return
 	}
