@@ -1,0 +1,100 @@
+package collector
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/nvml"
+)
+
+// TargetsResponse is the body of /api/v1/targets.
+type TargetsResponse struct {
+	// GPU is the host's GPU model the targets are planned for (its
+	// memory_bytes: total less reserved); null while no device can be read.
+	GPU *estimator.GPU `json:"gpu"`
+	// NVMLError says why the GPUs could not be read; "" when they could.
+	NVMLError string         `json:"nvml_error"`
+	Targets   []TargetStatus `json:"targets"`
+}
+
+// TargetStatus is one target: the estimator's report for the host's GPU
+// model (for the target's own layout while no device can be read), and
+// where it fits now.
+type TargetStatus struct {
+	estimator.Report
+	Now *Placement `json:"now"`
+}
+
+// Placement is a target placed on the host's devices now; the same
+// answers as the vramfit_target_* metrics.
+type Placement struct {
+	Fits          bool  `json:"fits"`
+	FitsWhenIdle  bool  `json:"fits_when_idle"`
+	HeadroomBytes int64 `json:"headroom_bytes"`
+	// MaxBatch is null where the estimator cannot answer it (training,
+	// an unknown architecture, the rule-of-thumb method).
+	MaxBatch *int `json:"max_batch"`
+	// Devices are the UUIDs of the devices chosen, most room first.
+	Devices []string `json:"devices"`
+}
+
+// TargetsHandler serves /api/v1/targets.
+func (c *Collector) TargetsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, c.targetsResponse(c.look()), c.logger)
+	})
+}
+
+func (c *Collector) targetsResponse(v view) TargetsResponse {
+	resp := TargetsResponse{Targets: make([]TargetStatus, len(v.targets.targets))}
+	if v.nvmlErr != nil {
+		resp.NVMLError = v.nvmlErr.Error()
+	}
+	if v.plan != nil {
+		resp.GPU = &v.plan.gpu
+	}
+	for i, t := range v.targets.targets {
+		if v.plan == nil {
+			resp.Targets[i] = TargetStatus{Report: t.own}
+			continue
+		}
+		p := v.placements[i]
+		now := &Placement{Fits: p.fits, FitsWhenIdle: p.fitsWhenIdle, HeadroomBytes: p.headroom,
+			Devices: make([]string, len(p.devices))}
+		for j, d := range p.devices {
+			now.Devices[j] = v.snapshot.Devices[d].UUID
+		}
+		if t.batchKnown {
+			now.MaxBatch = &p.maxBatch
+		}
+		resp.Targets[i] = TargetStatus{Report: v.plan.estimate(&v.plan.entries[i]), Now: now}
+	}
+	return resp
+}
+
+// InventoryHandler serves /api/v1/inventory: the devices in the shape of
+// `vramfit inventory --output json`, or 503 with the reason when NVML
+// cannot be read.
+func (c *Collector) InventoryHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s, err := c.readDevices()
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()}, c.logger)
+			return
+		}
+		writeJSON(w, http.StatusOK, nvml.NewInventory(s), c.logger)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any, logger *slog.Logger) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(body); err != nil {
+		logger.Debug("writing a JSON response", "err", err)
+	}
+}

@@ -1,0 +1,179 @@
+// Package collector is the exporter's core: it reads the GPUs at each
+// scrape, places the planned targets on them and exports the answers as
+// Prometheus metrics, a status page and a JSON API. The targets' memory
+// requirements are computed when the targets file loads, never per scrape.
+package collector
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vramfit/vramfit/nvml"
+)
+
+const namespace = "vramfit"
+
+// The collectors of vramfit_scrape_collector_*.
+const (
+	nvmlCollector    = "nvml"
+	targetsCollector = "targets"
+)
+
+var (
+	scrapeSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "scrape", "collector_success"),
+		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them.",
+		[]string{"collector"}, nil)
+	scrapeDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "scrape", "collector_duration_seconds"),
+		"How long a collector took at this scrape.",
+		[]string{"collector"}, nil)
+)
+
+// Collector exports the GPUs of a host and the fit of the targets on them.
+type Collector struct {
+	backend nvml.Backend
+	store   *TargetStore
+	timeout time.Duration
+	logger  *slog.Logger
+
+	mu            sync.Mutex
+	lastNVMLError string // logged already
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// New returns a collector reading backend and placing store's targets. A
+// reading of the GPUs that takes longer than timeout is abandoned: that
+// scrape is served without the GPUs.
+func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger) *Collector {
+	return &Collector{backend: backend, store: store, timeout: timeout, logger: logger}
+}
+
+// Describe implements prometheus.Collector with every family the collector
+// can export, whatever the GPUs and targets.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range gpuDescs {
+		ch <- d
+	}
+	for _, d := range targetDescs {
+		ch <- d
+	}
+	ch <- scrapeSuccessDesc
+	ch <- scrapeDurationDesc
+}
+
+// Collect implements prometheus.Collector: one reading of the GPUs, then
+// the targets placed on them. Either may fail alone.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	start := time.Now()
+	snapshot, err := c.readDevices()
+	if err == nil {
+		collectGPUs(ch, snapshot)
+	}
+	collectScrape(ch, nvmlCollector, start, err)
+
+	start = time.Now()
+	collectTargets(ch, c.placeTargets(snapshot))
+	collectScrape(ch, targetsCollector, start, nil)
+}
+
+// view is one look at the host: its devices and every target placed on
+// them. Scrapes, the status page and the JSON API each build one.
+type view struct {
+	snapshot nvml.Snapshot
+	nvmlErr  error
+	targets  *Targets
+	// plan and placements are nil when no device can take a target (NVML
+	// failed, or every device is down).
+	plan       *plan
+	placements []placement
+}
+
+// look reads the devices and places the targets.
+func (c *Collector) look() view {
+	snapshot, err := c.readDevices()
+	v := c.placeTargets(snapshot)
+	v.nvmlErr = err
+	return v
+}
+
+// readDevices takes one snapshot, bounded by the scrape timeout; the
+// backend shares it with concurrent callers.
+func (c *Collector) readDevices() (nvml.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	s, err := c.backend.Snapshot(ctx)
+	c.noteNVML(err)
+	return s, err
+}
+
+// noteNVML logs when reading the GPUs starts or stops failing, or fails
+// differently, rather than at every scrape.
+func (c *Collector) noteNVML(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	c.mu.Lock()
+	prev := c.lastNVMLError
+	c.lastNVMLError = msg
+	c.mu.Unlock()
+	switch {
+	case msg == prev:
+	case err != nil:
+		c.logger.Warn("cannot read the GPUs; exporting the targets' requirements without them", "err", err)
+	default:
+		c.logger.Info("reading the GPUs again")
+	}
+}
+
+// placeTargets places every target on the snapshot's devices, with the
+// plan of the devices' sizes (computed only when they change).
+func (c *Collector) placeTargets(s nvml.Snapshot) view {
+	v := view{snapshot: s, targets: c.store.Targets()}
+	if v.targets == nil {
+		v.targets = &Targets{}
+	}
+	cands, sizes := candidates(s.Devices)
+	if len(cands) == 0 {
+		return v
+	}
+	v.plan = c.store.planFor(v.targets, sizes)
+	v.placements = make([]placement, len(v.plan.entries))
+	for i := range v.plan.entries {
+		e := &v.plan.entries[i]
+		p := place(e, cands)
+		if e.target.batchKnown {
+			p.maxBatch = v.plan.maxBatch(e, p.budget)
+		}
+		v.placements[i] = p
+	}
+	return v
+}
+
+func collectScrape(ch chan<- prometheus.Metric, name string, start time.Time, err error) {
+	send(ch, scrapeDurationDesc, time.Since(start).Seconds(), name)
+	send(ch, scrapeSuccessDesc, boolValue(err == nil), name)
+}
+
+// send emits one gauge. A label value Prometheus cannot carry (text that
+// is not UTF-8) fails that series alone, never the process.
+func send(ch chan<- prometheus.Metric, desc *prometheus.Desc, value float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, value, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(desc, err)
+	}
+	ch <- m
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,161 @@
+package collector
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/common/version"
+
+	"github.com/vramfit/vramfit/nvml"
+)
+
+//go:embed status.html
+var statusHTML string
+
+var statusTemplate = template.Must(template.New("status").Parse(statusHTML))
+
+// docsURL is where the metrics and their definitions are documented.
+const docsURL = "https://github.com/vramfit/vramfit/blob/main/docs/metrics.md"
+
+// statusPage is what the status page shows, formatted for reading.
+type statusPage struct {
+	Version     string
+	MetricsPath string
+	DocsURL     string
+	NVMLError   string
+	System      nvml.System
+	HostGPU     string
+	GPUs        []gpuRow
+	Targets     []targetRow
+}
+
+type gpuRow struct {
+	Label, Name, UUID string
+	Instance          bool   // a MIG instance, shown under its GPU
+	Split             bool   // a GPU in MIG mode: its instances hold its memory
+	Down              string // why the device is down
+	Total, Used       string
+	Reserved, Free    string
+	// Widths of the bar's parts, in percent of the total.
+	UsedPct, ReservedPct, FreePct float64
+}
+
+type targetRow struct {
+	Name, Model, Workload, Precision, Method string
+	// Known is false while no device can be read: the verdicts are then
+	// unknown and the requirement is for the target's own layout.
+	Known       bool
+	Fits, Idle  bool
+	Headroom    string
+	GPUs        string
+	UnfitReason string
+	MaxBatch    string
+	Devices     string
+	Components  []componentCell
+}
+
+type componentCell struct{ Name, Value string }
+
+// StatusHandler serves the status page at /: every device's memory and
+// every target's verdict, rendered on the server, without scripts.
+func (c *Collector) StatusHandler(metricsPath string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		var buf bytes.Buffer
+		if err := statusTemplate.Execute(&buf, newStatusPage(c.look(), metricsPath)); err != nil {
+			c.logger.Error("rendering the status page", "err", err)
+			http.Error(w, "cannot render the status page", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(buf.Bytes())
+	})
+}
+
+func newStatusPage(v view, metricsPath string) statusPage {
+	page := statusPage{Version: version.Info(), MetricsPath: metricsPath, DocsURL: docsURL, System: v.snapshot.System}
+	if v.nvmlErr != nil {
+		page.NVMLError = v.nvmlErr.Error()
+	}
+	if v.plan != nil {
+		page.HostGPU = fmt.Sprintf("%s, %s without the driver's reserve", v.plan.gpu.Name, formatGiB(v.plan.gpu.MemoryBytes))
+	}
+	for _, d := range v.snapshot.Devices {
+		page.GPUs = append(page.GPUs, newGPURow(d))
+	}
+	for i, t := range v.targets.targets {
+		row := targetRow{Name: t.name, Model: t.own.Model, Workload: string(t.own.Workload),
+			Precision: t.own.Precision, Method: string(t.own.Method)}
+		need := t.est.Requirement().Components
+		if v.plan != nil {
+			e, p := &v.plan.entries[i], v.placements[i]
+			need = e.fit.PerGPU
+			row.Known, row.Fits, row.Idle = true, p.fits, p.fitsWhenIdle
+			row.Headroom = formatGiB(p.headroom)
+			row.GPUs, row.UnfitReason = strconv.Itoa(e.fit.GPUsRequired), e.fit.UnfitReason
+			if e.fit.GPUsRequired == 0 {
+				row.GPUs = "none"
+			}
+			if t.batchKnown {
+				row.MaxBatch = strconv.Itoa(p.maxBatch)
+			}
+			row.Devices = deviceList(v.snapshot.Devices, p.devices)
+		}
+		for _, part := range components(need) {
+			cell := componentCell{Name: part.name, Value: "unknown"}
+			if part.known {
+				cell.Value = formatGiB(part.bytes)
+			}
+			row.Components = append(row.Components, cell)
+		}
+		page.Targets = append(page.Targets, row)
+	}
+	return page
+}
+
+func newGPURow(d nvml.Device) gpuRow {
+	row := gpuRow{Label: deviceLabel(d), Name: d.Name, UUID: d.UUID,
+		Instance: d.IsMIG(), Split: d.MIGMode == nvml.MIGEnabled && !d.IsMIG()}
+	if d.Err != nil {
+		row.Down = d.Err.Error()
+		return row
+	}
+	m := d.Memory
+	row.Total, row.Used, row.Free = formatGiB(toInt64(m.Total)), formatGiB(toInt64(m.Used)), formatGiB(toInt64(m.Free))
+	if m.HasReserved {
+		row.Reserved = formatGiB(toInt64(m.Reserved))
+	}
+	if m.Total > 0 {
+		pct := func(b uint64) float64 { return float64(b) / float64(m.Total) * 100 }
+		row.UsedPct, row.FreePct = pct(m.Used), pct(m.Free)
+		if m.HasReserved {
+			row.ReservedPct = pct(m.Reserved)
+		}
+	}
+	return row
+}
+
+// deviceLabel names a device as people say it: "GPU 3", "GPU 0 MIG 1g.10gb".
+func deviceLabel(d nvml.Device) string {
+	if d.IsMIG() {
+		return fmt.Sprintf("GPU %d MIG %s", d.Index, d.MIGProfile)
+	}
+	return fmt.Sprintf("GPU %d", d.Index)
+}
+
+// deviceList names the chosen devices: "GPU 7, GPU 6".
+func deviceList(devices []nvml.Device, chosen []int) string {
+	labels := make([]string, len(chosen))
+	for i, d := range chosen {
+		labels[i] = deviceLabel(devices[d])
+	}
+	return strings.Join(labels, ", ")
+}
+
+// formatGiB writes a byte count in GiB, the unit nvidia-smi users read.
+func formatGiB(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }

@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/vramfit/vramfit/estimator"
+)
+
+// Targets is one load of a targets file with every target estimated. It
+// is immutable: a reload builds a new one and swaps it in whole.
+type Targets struct {
+	file     string
+	checksum [sha256.Size]byte
+	targets  []*target
+}
+
+// target is one target and what its estimation settles once, at load.
+type target struct {
+	name string
+	est  *estimator.Estimation
+	// own is the estimate in the target's own layout: the info labels, and
+	// the requirement while no GPU can be read.
+	own estimator.Report
+	// batchKnown says whether max_batch has an answer: an inference target
+	// of known architecture estimated in detail.
+	batchKnown bool
+}
+
+// LoadTargets reads a targets file, parses it strictly and estimates every
+// target. Errors name the file, and where the parser knows them the line
+// and field.
+func LoadTargets(path string) (*Targets, error) {
+	data, err := readTargetsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return newTargets(path, data, new(atomic.Uint64))
+}
+
+// Len is the number of targets.
+func (t *Targets) Len() int { return len(t.targets) }
+
+// Estimations returns the targets' estimations in file order.
+func (t *Targets) Estimations() []*estimator.Estimation {
+	out := make([]*estimator.Estimation, len(t.targets))
+	for i, tg := range t.targets {
+		out[i] = tg.est
+	}
+	return out
+}
+
+// readTargetsFile reads at most one byte more than the estimator accepts,
+// so that an oversized file is refused without being read whole.
+func readTargetsFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read targets file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, estimator.MaxTargetsFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read targets file %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// newTargets parses data (the content of path) and estimates each target,
+// counting the estimates in work.
+func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error) {
+	parsed, err := estimator.ParseTargets(data, path)
+	if err != nil {
+		return nil, err
+	}
+	set := &Targets{file: path, checksum: sha256.Sum256(data), targets: make([]*target, 0, len(parsed))}
+	for _, t := range parsed {
+		work.Add(1)
+		est, err := estimator.Estimate(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		own := est.Report(nil)
+		set.targets = append(set.targets, &target{
+			name: t.Name,
+			est:  est,
+			own:  own,
+			batchKnown: own.Workload == estimator.Inference && own.Method == estimator.Detailed &&
+				own.KVCacheBytesPerToken != nil,
+		})
+	}
+	return set, nil
+}
