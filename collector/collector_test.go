@@ -170,7 +170,7 @@ func TestCollectLostGPU(t *testing.T) {
 	host := estimator.GPU{Name: h100Name, MemoryBytes: h100Offered}
 	chatNeed := estimationOf(t, store, "chat").ForGPU(host).PerGPU.Total
 	bigNeed := estimationOf(t, store, "big").ForGPU(host).PerGPU.Total
-	got := targetValues(t, c)
+	got := gaugeValues(t, c)
 	assert.Equal(t, float64(gpu0Free-chatNeed), got["vramfit_target_headroom_bytes/chat"])
 	assert.Equal(t, 1.0, got["vramfit_target_fits/chat"])
 	assert.Equal(t, float64(-bigNeed), got["vramfit_target_headroom_bytes/big"])
@@ -321,9 +321,10 @@ func placementOf(t *testing.T, v view, name string) placement {
 	return placement{}
 }
 
-// targetValues collects c and returns each target series' value under
-// "family/target".
-func targetValues(t *testing.T, c prometheus.Collector) map[string]float64 {
+// gaugeValues collects c and returns each series' value under its family
+// name, followed for labelled series by "/" and the label values in the
+// order of the label names: "vramfit_target_fits/chat".
+func gaugeValues(t *testing.T, c prometheus.Collector) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	require.NoError(t, reg.Register(c))
@@ -332,11 +333,15 @@ func targetValues(t *testing.T, c prometheus.Collector) map[string]float64 {
 	values := map[string]float64{}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			var labels []string
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "target" {
-					values[f.GetName()+"/"+l.GetValue()] = m.GetGauge().GetValue()
-				}
+				labels = append(labels, l.GetValue())
 			}
+			if len(labels) > 0 {
+				key += "/" + strings.Join(labels, ",")
+			}
+			values[key] = m.GetGauge().GetValue()
 		}
 	}
 	return values
