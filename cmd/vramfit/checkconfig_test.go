@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCheckConfig(args ...string) (status int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	status = run(append([]string{"check-config"}, args...), &out, &errOut)
+	return status, out.String(), errOut.String()
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		return path
+	}
+	empty := write("empty.yml", "targets: []\n")
+	one := write("one.yml", "targets:\n  - {name: chat, model: {preset: llama-3-8b}}\n")
+	bad := write("bad.yml", "targets:\n  - {name: chat, model: {preset: llama-3-8b}, batch: 0}\n  - {name: chat, model: {preset: gpt2}}\n")
+	tests := []struct {
+		name           string
+		args           []string
+		status         int
+		stdout, stderr string
+	}{
+		{"summary by workload", []string{"testdata/check-config.yml"}, 0,
+			"testdata/check-config.yml: 4 valid targets (2 inference, 1 lora, 1 training)\n", ""},
+		{"one target", []string{one}, 0, one + ": 1 valid target (1 inference)\n", ""},
+		{"no targets", []string{empty}, 0, empty + ": valid, no targets\n", ""},
+		// Every error, each with its file, line and field.
+		{"invalid", []string{bad}, 1, "", bad + ":2: targets[0].batch: "},
+		{"invalid, second error", []string{bad}, 1, "", bad + ":3: targets[1].name: duplicate name \"chat\""},
+		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "", "no such file or directory"},
+		{"no file given", nil, 2, "", "required argument 'file' not provided"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, stdout, stderr := runCheckConfig(tt.args...)
+			assert.Equal(t, tt.status, status)
+			assert.Equal(t, tt.stdout, stdout)
+			assert.Contains(t, stderr, tt.stderr)
+		})
+	}
+}
+
+// The example targets shipped with vramfit stay valid.
+func TestCheckConfigExample(t *testing.T) {
+	status, stdout, stderr := runCheckConfig(exampleTargets)
+	assert.Equal(t, 0, status, stderr)
+	assert.Regexp(t, `^\Q`+exampleTargets+`\E: \d+ valid targets \(`, stdout)
+}

@@ -1,0 +1,77 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// The whole program, as a service manager runs it: serve is the default
+// command, SIGHUP reloads the targets file (a bad one keeps the targets
+// before and sets the reload gauge to 0), SIGTERM ends it with status 0.
+func TestServeSignals(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	path := filepath.Join(t.TempDir(), "targets.yml")
+	write := func(content string) { require.NoError(t, os.WriteFile(path, []byte(content), 0o600)) }
+	write("targets:\n  - {name: chat, model: {preset: llama-3-8b}}\n")
+
+	addr := freeAddress(t)
+	base := "http://" + addr
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"--nvml.fake=dgx-h100", "--config.file=" + path, "--web.listen-address=" + addr,
+			"--log.level=warn"}, &stdout, &stderr)
+	}()
+	waitReady(t, base)
+	targets := func() []string {
+		code, body := fetch(t, base+"/api/v1/targets")
+		require.Equal(t, http.StatusOK, code)
+		var resp struct {
+			Targets []struct {
+				Target string `json:"target"`
+			} `json:"targets"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &resp))
+		var names []string
+		for _, tg := range resp.Targets {
+			names = append(names, tg.Target)
+		}
+		return names
+	}
+	require.Equal(t, []string{"chat"}, targets())
+
+	write("targets:\n  - {name: chat, model: {preset: llama-3-8b}}\n  - {name: tiny, model: {preset: gpt2}}\n")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return len(targets()) == 2 }, 10*time.Second, 10*time.Millisecond,
+		"SIGHUP did not reload the targets")
+
+	write("targets:\n  - {name: chat, model: {preset: llama-3-8b}, batch: 0}\n")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		_, body := fetch(t, base+"/metrics")
+		return bytes.Contains([]byte(body), []byte("\nvramfit_config_last_reload_successful 0\n"))
+	}, 10*time.Second, 10*time.Millisecond, "the failed reload was not reported")
+	assert.Equal(t, []string{"chat", "tiny"}, targets(), "a failed reload keeps the targets before")
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case status := <-done:
+		assert.Equal(t, 0, status)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "SIGTERM did not stop the server")
+	}
+	assert.Contains(t, stderr.String(), "reloading the targets file failed")
+	assert.Contains(t, stderr.String(), path+":2: targets[0].batch:")
+}
