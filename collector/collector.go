@@ -88,8 +88,8 @@ type view struct {
 	snapshot nvml.Snapshot
 	nvmlErr  error
 	targets  *Targets
-	// plan and placements are nil when no device can take a target (NVML
-	// failed, or every device is down).
+	// plan and placements are nil when no device has been seen up yet,
+	// or NVML cannot be read now.
 	plan       *plan
 	placements []placement
 }
@@ -140,10 +140,17 @@ func (c *Collector) placeTargets(s nvml.Snapshot) view {
 		v.targets = &Targets{}
 	}
 	cands, sizes := candidates(s.Devices)
-	if len(cands) == 0 {
+	switch {
+	case len(cands) > 0:
+		v.plan = c.store.planFor(v.targets, sizes)
+	case len(s.Devices) > 0:
+		// Every device is down: the GPUs last seen are still installed,
+		// so the targets are placed with their plan, on no device.
+		v.plan = c.store.lastPlan(v.targets)
+	}
+	if v.plan == nil {
 		return v
 	}
-	v.plan = c.store.planFor(v.targets, sizes)
 	v.placements = make([]placement, len(v.plan.entries))
 	for i := range v.plan.entries {
 		e := &v.plan.entries[i]

@@ -179,6 +179,35 @@ func TestCollectLostGPU(t *testing.T) {
 	assertScrapeSuccess(t, c, map[string]float64{"nvml": 1, "targets": 1})
 }
 
+// With every GPU down the targets fit nowhere: the GPUs last seen are still
+// installed, so gpus_required stands and each target lacks its whole need.
+// Before any GPU has been seen up there is nothing to count on: no verdicts.
+func TestCollectAllGPUsLost(t *testing.T) {
+	allLost := nvml.Faults{Lost: []nvml.LostGPU{{GPU: 0}, {GPU: 1}}}
+	fake := openFleet(t, "testdata/fleets/two-h100.yml")
+	c, store := newTestCollector(t, fake, testTargets)
+	before := gaugeValues(t, c)
+	fake.SetFaults(allLost)
+	got := gaugeValues(t, c)
+	assert.Equal(t, 0.0, got["vramfit_gpu_up/0,GPU-00000000-0000-0000-0000-000000000000"])
+	assert.Equal(t, 0.0, got["vramfit_gpu_up/1,GPU-00000000-0000-0000-0000-000000000001"])
+	host := estimator.GPU{Name: h100Name, MemoryBytes: h100Offered}
+	for _, name := range []string{"chat", "big", "bare", "train", "huge"} {
+		need := estimationOf(t, store, name).ForGPU(host).PerGPU.Total
+		assert.Equal(t, before["vramfit_target_gpus_required/"+name], got["vramfit_target_gpus_required/"+name], name)
+		assert.Equal(t, 0.0, got["vramfit_target_fits/"+name], name)
+		assert.Equal(t, 0.0, got["vramfit_target_fits_when_idle/"+name], name)
+		assert.Equal(t, float64(-need), got["vramfit_target_headroom_bytes/"+name], name)
+	}
+	assert.Equal(t, 0.0, got["vramfit_target_max_batch/chat"])
+
+	fresh := openFleet(t, "testdata/fleets/two-h100.yml")
+	fresh.SetFaults(allLost)
+	c, _ = newTestCollector(t, fresh, testTargets)
+	assert.Equal(t, 0, testutil.CollectAndCount(c, "vramfit_target_fits", "vramfit_target_gpus_required"))
+	assert.Equal(t, 5, testutil.CollectAndCount(c, "vramfit_target_info"))
+}
+
 // A GPU in MIG mode is placed on through its instances, never whole: chat
 // goes on the idle 3g.40gb instance, although the split GPU has far more
 // free memory in all; gpus_required counts the whole A100, the host's

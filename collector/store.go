@@ -102,9 +102,7 @@ func (s *TargetStore) reload() (changed bool, err error) {
 // them at once, so that the next scrape finds the work done.
 func (s *TargetStore) swap(set *Targets) {
 	s.targets.Store(set)
-	if p := s.plan.Load(); p != nil {
-		s.planFor(set, p.sizes)
-	}
+	s.lastPlan(set)
 }
 
 // Ready reports whether targets are loaded.
@@ -127,6 +125,16 @@ func (s *TargetStore) planFor(set *Targets, sizes []deviceSize) *plan {
 	p := newPlan(set, sizes, &s.work)
 	s.plan.Store(p)
 	return p
+}
+
+// lastPlan returns the plan of set on the device sizes last seen, or nil
+// when no device has been seen.
+func (s *TargetStore) lastPlan(set *Targets) *plan {
+	p := s.plan.Load()
+	if p == nil {
+		return nil
+	}
+	return s.planFor(set, p.sizes)
 }
 
 // Describe implements prometheus.Collector.

@@ -13,7 +13,6 @@ import (
 // Targets is one load of a targets file with every target estimated. It
 // is immutable: a reload builds a new one and swaps it in whole.
 type Targets struct {
-	file     string
 	checksum [sha256.Size]byte
 	targets  []*target
 }
@@ -75,7 +74,7 @@ func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error)
 	if err != nil {
 		return nil, err
 	}
-	set := &Targets{file: path, checksum: sha256.Sum256(data), targets: make([]*target, 0, len(parsed))}
+	set := &Targets{checksum: sha256.Sum256(data), targets: make([]*target, 0, len(parsed))}
 	for _, t := range parsed {
 		work.Add(1)
 		est, err := estimator.Estimate(t)
