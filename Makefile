@@ -61,5 +61,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-demo: ## the planner on the example targets (the agent itself arrives with `serve`)
-	$(GO) run $(PKG) estimate --config.file deploy/examples/targets.yml --gpu h100-80gb
+demo: ## the agent on a fake DGX H100 with the example targets
+	@echo "vramfit: open http://localhost:9847/ (metrics at /metrics, JSON at /api/v1/targets); Ctrl-C stops it"
+	$(GO) run $(PKG) serve --nvml.fake=dgx-h100 --config.file=deploy/examples/targets.yml --web.listen-address=:9847
+
+golden: ## refresh cmd/vramfit/testdata/metrics.golden after an intended change; review the diff
+	$(GO) test $(PKG) -run TestMetricsGolden -count=1 -update
