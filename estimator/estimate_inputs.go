@@ -91,13 +91,7 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 	if t.Overhead != nil {
 		in.overhead = float64(*t.Overhead)
 	}
-	in.util = t.MemoryUtilization
-	if in.util == 0 {
-		in.util = DefaultTrainingUtilization
-		if in.workload == Inference {
-			in.util = DefaultInferenceUtilization
-		}
-	}
+	in.util = memoryCap(t, in.method, in.workload)
 
 	var errs []fieldError
 	in.weights, in.checkpointBytes = weightsFormat(t, m, in.workload)
@@ -121,7 +115,26 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 
 	errs = append(errs, checkLayout(in, m)...)
 	in.warnings = warnings(in, m)
+	if in.method == RuleOfThumb && t.MemoryUtilization != 0 && t.MemoryUtilization != 1 {
+		in.warnings = append(in.warnings, fmt.Sprintf("memory_utilization %v is ignored: the rule-of-thumb method uses the whole GPU", t.MemoryUtilization))
+	}
 	return in, errs
+}
+
+// memoryCap is the share of each GPU the target may use: the one place that
+// decides it, so that Usable, ForGPU and Assumptions agree. The seed's rules
+// use the whole GPU; otherwise it is the target's memory_utilization, or the
+// runtime's default for its workload.
+func memoryCap(t Target, m Method, w Workload) float64 {
+	switch {
+	case m == RuleOfThumb:
+		return 1
+	case t.MemoryUtilization != 0:
+		return t.MemoryUtilization
+	case w == Inference:
+		return DefaultInferenceUtilization
+	}
+	return DefaultTrainingUtilization
 }
 
 // weightsFormat picks the weights' format: the target's precision, else the

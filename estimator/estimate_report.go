@@ -72,8 +72,8 @@ func (e *Estimation) Assumptions() Assumptions {
 		MemoryUtilization: in.util,
 		OverheadBytes:     int64(in.overhead),
 	}
-	if in.method == RuleOfThumb { // the seed's rules use the whole GPU and add no overhead
-		a.OverheadBytes, a.MemoryUtilization = 0, 1
+	if in.method == RuleOfThumb { // the seed's rules add no overhead
+		a.OverheadBytes = 0
 	}
 	if in.workload == Inference {
 		a.MaxBatchedTokens = in.maxBatched

@@ -64,15 +64,16 @@ func ceilDiv(num, den *big.Int) int64 {
 // 24 GB card).
 func (e *Estimation) ruleOfThumbFit(g GPU) Fit {
 	n := max(e.ruleOfThumbGPUs(g), 1)
+	usable := e.Usable(g.MemoryBytes, 0) // the whole GPU: memoryCap is 1
 	if n > MaxGPUs {
 		l := Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: MaxGPUs, ZeROStage: 3}
-		return Fit{GPU: g, Usable: g.MemoryBytes, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context),
+		return Fit{GPU: g, Usable: usable, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context),
 			UnfitReason: fmt.Sprintf("the seed's rule asks for %d GPUs of %s, more than the %d this planner places", n, g.Name, MaxGPUs)}
 	}
 	l := Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: n, ZeROStage: 3}
-	fit := Fit{GPU: g, Usable: g.MemoryBytes, GPUsRequired: n, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context)}
+	fit := Fit{GPU: g, Usable: usable, GPUsRequired: n, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context)}
 	if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
-		fit.Replicas = int(g.MemoryBytes / fit.PerGPU.Total)
+		fit.Replicas = int(usable / fit.PerGPU.Total)
 	}
 	return fit
 }
