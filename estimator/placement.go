@@ -130,7 +130,7 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		}
 		return fit
 	}
-	fit.Layout, fit.PerGPU, _ = fits(counts.largest())
+	fit.Layout, fit.PerGPU, _ = fits(e.largestPlaceable(counts))
 	fit.UnfitReason = e.unfitReason(g, usable, fit.Layout, fit.PerGPU)
 	return fit
 }
@@ -157,6 +157,9 @@ func (e *Estimation) candidateCounts() countRange {
 		}
 		if in.pinnedPP {
 			step *= in.pp
+		}
+		if in.pinnedTP && in.pinnedPP {
+			return countRange{step: step, last: step, monotone: true} // the one count it runs on
 		}
 		return countRange{step: step, last: MaxGPUs / step * step, monotone: true}
 	}
@@ -202,7 +205,17 @@ func (r countRange) smallest(fits func(int) bool) (int, bool) {
 	return lo * r.step, true
 }
 
-func (r countRange) largest() int { return r.last }
+// largestPlaceable is the largest count of r the target has a layout for:
+// the placement an unfit target reports. r's last count may have none: 96
+// GPUs for GPT-2's 12 heads are TP 6 × 16 stages, more than its 12 layers.
+func (e *Estimation) largestPlaceable(r countRange) int {
+	for n := r.last; n > r.step; n -= r.step {
+		if _, err := e.layoutFor(n); err == nil {
+			return n
+		}
+	}
+	return r.step
+}
 
 // unfitReason says why no count fits: what each GPU still needs when spread
 // as far as placement goes, and which parts do not shrink.
