@@ -53,12 +53,18 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, invalidf("%w", err)
 	}
 	defer f.Close()
+	tooLarge := func() error { return invalidf("%s is larger than the %d MiB limit for this file", path, limit>>20) }
+	// A file that says it is too large is refused unread; the limited read
+	// catches those whose size lies (devices, pipes, /proc).
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > limit {
+		return nil, tooLarge()
+	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, invalidf("read %s: %w", path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, invalidf("%s is larger than the %d MiB limit for this file", path, limit>>20)
+		return nil, tooLarge()
 	}
 	return data, nil
 }

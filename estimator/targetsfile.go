@@ -194,7 +194,13 @@ func (p *targetsParser) yamlError(err error) {
 		p.errs = append(p.errs, &TargetError{Where: p.file + ":" + m[1], Msg: m[2]})
 		return
 	}
-	p.fileError(strings.TrimPrefix(err.Error(), "yaml: "))
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") {
+		// A binary file, or text in another encoding: yaml says only
+		// which byte it stopped at.
+		msg += "; a targets file is YAML text in UTF-8"
+	}
+	p.fileError(msg)
 }
 
 // findAlias returns the first alias or merge key in the tree, or nil.
