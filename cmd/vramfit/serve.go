@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -120,6 +122,36 @@ func (f *serveFlags) check() error {
 		return fmt.Errorf("--web.max-requests %d: want 0 (no limit) or more", f.maxRequests)
 	case f.scrapeTimeout <= 0:
 		return fmt.Errorf("--scrape.timeout %s: want a duration above 0, such as 8s", f.scrapeTimeout)
+	}
+	if f.web == nil || *f.web.WebSystemdSocket {
+		return nil // systemd hands over the listeners
+	}
+	for _, addr := range *f.web.WebListenAddresses {
+		if err := checkListenAddress(addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkListenAddress refuses an address the listener would take another
+// way than meant (an empty one listens on a random port) or reject only once
+// the targets and NVML are loaded. vsock:// addresses are the toolkit's.
+func checkListenAddress(addr string) error {
+	const valid = "want host:port such as :9847, 127.0.0.1:9847 or [::1]:9847"
+	if strings.HasPrefix(addr, "vsock://") {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var addrErr *net.AddrError
+		if errors.As(err, &addrErr) {
+			err = errors.New(addrErr.Err)
+		}
+		return fmt.Errorf("--web.listen-address %q: %v; %s", addr, err, valid)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--web.listen-address %q: port %q is not a number from 0 to 65535; %s", addr, port, valid)
 	}
 	return nil
 }
