@@ -1,9 +1,13 @@
-# Targets for deploy/: rule tests, generated manifests, the dashboard's PromQL.
+# Targets for deploy/: rule tests, generated manifests, the dashboard's PromQL, and the
+# end-to-end test.
 PROMTOOL   ?= promtool
+PROMETHEUS ?= prometheus
+CHROMIUM   ?= chromium
+E2E_OUT    ?= $(CURDIR)/out/e2e
 RULE_FILES := $(wildcard deploy/prometheus/*.yml)
 RULE_TESTS := $(wildcard deploy/prometheus/tests/*.yml)
 
-.PHONY: test-deploy manifests check-promtool
+.PHONY: test-deploy manifests check-promtool e2e check-e2e-tools
 
 check-promtool:
 	@command -v $(PROMTOOL) >/dev/null 2>&1 || { \
@@ -26,3 +30,20 @@ test-deploy: check-promtool
 # Regenerate the PrometheusRule and the ConfigMap's targets from their sources.
 manifests:
 	$(GO) run ./deploy/internal/deploygen manifests
+
+check-e2e-tools:
+	@missing=; for p in "$(PROMETHEUS)" "$(CHROMIUM)"; do \
+	  command -v "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make e2e needs Prometheus and Chromium; not found:$$missing. On Debian or Ubuntu run"; \
+	  echo "  apt-get install prometheus chromium"; \
+	  echo "or set PROMETHEUS=/path/to/prometheus CHROMIUM=/path/to/chromium."; exit 1; fi
+
+# The agent on a fake host, scraped by a real Prometheus that loads the rules; every
+# dashboard query and rule evaluated, alerts after a reload, a lost GPU, a failed reload
+# and a stopped agent, and the status page in headless Chromium. Logs, the rendered DOM
+# and status.png go to $(E2E_OUT). See docs/deploy.md, "End-to-end test".
+e2e: check-e2e-tools
+	VRAMFIT_E2E=1 VRAMFIT_E2E_OUT="$(E2E_OUT)" VRAMFIT_E2E_LDFLAGS="$(LDFLAGS)" \
+	  VRAMFIT_E2E_PROMETHEUS="$(PROMETHEUS)" VRAMFIT_E2E_CHROMIUM="$(CHROMIUM)" \
+	  $(GO) test -count=1 -v -timeout 5m ./deploy/e2e
