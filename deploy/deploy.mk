@@ -7,7 +7,7 @@ E2E_OUT    ?= $(CURDIR)/out/e2e
 RULE_FILES := $(wildcard deploy/prometheus/*.yml)
 RULE_TESTS := $(wildcard deploy/prometheus/tests/*.yml)
 
-.PHONY: test-deploy manifests check-promtool e2e check-e2e-tools
+.PHONY: test-deploy test-rules manifests check-promtool e2e check-e2e-tools
 
 check-promtool:
 	@command -v $(PROMTOOL) >/dev/null 2>&1 || { \
@@ -18,14 +18,23 @@ check-promtool:
 # The rule files parse and their unit tests pass; every dashboard query parses as PromQL
 # (checked as recording rules); the generated manifests match their sources and the
 # manifests, unit and Dockerfile pass their checks (go test ./deploy/...).
-test-deploy: check-promtool
+# `make test` must work on a machine with only Go: there, without promtool, the promtool
+# half says loudly that it did not run. CI (CI=true) installs promtool and never skips it.
+test-deploy:
+	@if command -v $(PROMTOOL) >/dev/null 2>&1 || [ -n "$$CI" ]; then \
+	  $(MAKE) --no-print-directory test-rules; \
+	else \
+	  echo "*** NOT RUN: promtool rule tests (promtool not found; apt-get install prometheus, then make test-rules)"; \
+	fi
+	$(GO) test -count=1 ./deploy/...
+
+test-rules: check-promtool
 	$(PROMTOOL) check rules $(RULE_FILES)
 	$(PROMTOOL) test rules $(RULE_TESTS)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(GO) run ./deploy/internal/deploygen dashboard-rules > "$$tmp/dashboard-queries.yml" && \
 	  echo "$(PROMTOOL) check rules <dashboard queries>" && \
 	  $(PROMTOOL) check rules "$$tmp/dashboard-queries.yml"
-	$(GO) test -count=1 ./deploy/...
 
 # Regenerate the PrometheusRule and the ConfigMap's targets from their sources.
 manifests:
