@@ -4,44 +4,82 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vramfit/vramfit/internal/scrapegrid"
+	"github.com/vramfit/vramfit/nvml"
 )
 
-// BenchmarkScrape is one whole scrape of the built-in dgx-h100 fleet (its
-// snapshot included) with n targets, gathered as promhttp would.
-func BenchmarkScrape(b *testing.B) {
-	for _, n := range []int{6, 1000} {
+// The scrape itself is benchmarked through the real handler, against its
+// floor, in cmd/vramfit (BenchmarkScrape, BenchmarkScrapeFloor).
+
+// gridFile writes the targets file of n targets.
+func gridFile(tb testing.TB, n int) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "targets.yml")
+	require.NoError(tb, os.WriteFile(path, scrapegrid.TargetsFile(n), 0o600))
+	return path
+}
+
+func gridFleet(tb testing.TB, gpus int) *nvml.Fake {
+	tb.Helper()
+	fleet, err := scrapegrid.Fleet(gpus)
+	require.NoError(tb, err)
+	fake := nvml.NewFake(fleet)
+	tb.Cleanup(func() { _ = fake.Close() })
+	return fake
+}
+
+// BenchmarkReload is what a new targets file costs before the next scrape
+// is served, on a host of 8 GPUs: reading, validating and estimating every
+// target (Reload), then the first scrape, which plans them on the GPUs,
+// searches each max_batch and builds their series.
+func BenchmarkReload(b *testing.B) {
+	for _, n := range scrapegrid.Targets {
 		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
-			var file strings.Builder
-			file.WriteString("targets:\n")
-			presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "gpt2", "qwen2.5-7b"}
-			for i := range n {
-				fmt.Fprintf(&file, "  - {name: t%d, model: {preset: %s}, context: %d, batch: %d}\n",
-					i, presets[i%len(presets)], 1024<<(i%4), 1+i%16)
-			}
-			path := filepath.Join(b.TempDir(), "targets.yml")
-			if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
-				b.Fatal(err)
-			}
-			fake := openFleetB(b)
-			store := NewTargetStore(path, discard())
-			if _, err := store.Reload(); err != nil {
-				b.Fatal(err)
-			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(New(fake, store, testTimeout, discard()), store)
-			if _, err := reg.Gather(); err != nil { // plans the targets on the fleet once
-				b.Fatal(err)
-			}
+			path, fake := gridFile(b, n), gridFleet(b, 8)
 			b.ReportAllocs()
 			for b.Loop() {
+				store := NewTargetStore(path, discard())
+				if _, err := store.Reload(); err != nil {
+					b.Fatal(err)
+				}
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(New(fake, store, testTimeout, discard()))
 				if _, err := reg.Gather(); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// Across the benchmark grid, the estimator works when the targets load and
+// at the first scrape (the plan on the devices and the max_batch searches),
+// and never again while the devices and their free memory stay the same.
+func TestGridScrapesDoNoEstimatorWork(t *testing.T) {
+	for _, gpus := range scrapegrid.GPUs {
+		for _, n := range []int{1, 10, 100} {
+			store := loadedStore(t, gridFile(t, n))
+			require.Equal(t, uint64(n), store.work.Load(), "one estimate per target at load")
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(New(gridFleet(t, gpus), store, testTimeout, discard()))
+			_, err := reg.Gather()
+			require.NoError(t, err)
+			planned := store.work.Load()
+			// A placement per target, and at most one max_batch search
+			// per target (the inference ones that fit somewhere).
+			assert.GreaterOrEqual(t, planned, uint64(2*n), "%d GPUs, %d targets", gpus, n)
+			assert.LessOrEqual(t, planned, uint64(3*n), "%d GPUs, %d targets", gpus, n)
+			for range 3 {
+				_, err := reg.Gather()
+				require.NoError(t, err)
+			}
+			assert.Equal(t, planned, store.work.Load(), "%d GPUs, %d targets: scrapes made estimator calls", gpus, n)
+		}
 	}
 }
