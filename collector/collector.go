@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,13 @@ type Collector struct {
 
 	mu            sync.Mutex
 	lastNVMLError string // logged already
+
+	// The series of the devices and targets last exported: rebuilt only
+	// when the devices, the targets or their plan change.
+	gpuMetrics    atomic.Pointer[gpuMetrics]
+	targetMetrics atomic.Pointer[targetMetrics]
+	// The last plan's targets grouped by memory cap.
+	capacityClasses atomic.Pointer[capacityClasses]
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -73,13 +81,47 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
 	snapshot, err := c.readDevices()
 	if err == nil {
-		collectGPUs(ch, snapshot)
+		collectGPUs(ch, snapshot, c.gpuMetricsFor(snapshot))
 	}
 	collectScrape(ch, nvmlCollector, start, err)
 
 	start = time.Now()
-	collectTargets(ch, c.placeTargets(snapshot))
+	v := c.placeTargets(snapshot)
+	collectTargets(ch, v, c.targetMetricsFor(v))
 	collectScrape(ch, targetsCollector, start, nil)
+}
+
+// gpuMetricsFor returns the series of s's devices, built anew only when
+// the devices differ from the last scrape's.
+func (c *Collector) gpuMetricsFor(s nvml.Snapshot) *gpuMetrics {
+	if m := c.gpuMetrics.Load(); m.matches(s) {
+		return m
+	}
+	m := newGPUMetrics(s)
+	c.gpuMetrics.Store(m)
+	return m
+}
+
+// capacityClassesFor returns the capacity classes of p, grouped anew only
+// for a new plan.
+func (c *Collector) capacityClassesFor(p *plan) *capacityClasses {
+	if cc := c.capacityClasses.Load(); cc != nil && cc.plan == p {
+		return cc
+	}
+	cc := newCapacityClasses(p)
+	c.capacityClasses.Store(cc)
+	return cc
+}
+
+// targetMetricsFor returns the series of v's targets and plan, built anew
+// only after a reload or a new plan.
+func (c *Collector) targetMetricsFor(v view) *targetMetrics {
+	if m := c.targetMetrics.Load(); m.matches(v) {
+		return m
+	}
+	m := newTargetMetrics(v)
+	c.targetMetrics.Store(m)
+	return m
 }
 
 // view is one look at the host: its devices and every target placed on
@@ -151,10 +193,12 @@ func (c *Collector) placeTargets(s nvml.Snapshot) view {
 	if v.plan == nil {
 		return v
 	}
+	classes := c.capacityClassesFor(v.plan)
+	rankings := classes.rankAll(cands)
 	v.placements = make([]placement, len(v.plan.entries))
 	for i := range v.plan.entries {
 		e := &v.plan.entries[i]
-		p := place(e, cands)
+		p := rankings[classes.class[i]].place(e)
 		if e.target.batchKnown {
 			p.maxBatch = v.plan.maxBatch(e, p.budget)
 		}
@@ -163,19 +207,16 @@ func (c *Collector) placeTargets(s nvml.Snapshot) view {
 	return v
 }
 
-func collectScrape(ch chan<- prometheus.Metric, name string, start time.Time, err error) {
-	send(ch, scrapeDurationDesc, time.Since(start).Seconds(), name)
-	send(ch, scrapeSuccessDesc, boolValue(err == nil), name)
+// scrapeSeries are the series of vramfit_scrape_collector_*, by collector.
+var scrapeSeries = map[string]struct{ duration, success *series }{
+	nvmlCollector:    {newSeries(scrapeDurationDesc, nvmlCollector), newSeries(scrapeSuccessDesc, nvmlCollector)},
+	targetsCollector: {newSeries(scrapeDurationDesc, targetsCollector), newSeries(scrapeSuccessDesc, targetsCollector)},
 }
 
-// send emits one gauge. A label value Prometheus cannot carry (text that
-// is not UTF-8) fails that series alone, never the process.
-func send(ch chan<- prometheus.Metric, desc *prometheus.Desc, value float64, labels ...string) {
-	m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, value, labels...)
-	if err != nil {
-		m = prometheus.NewInvalidMetric(desc, err)
-	}
-	ch <- m
+func collectScrape(ch chan<- prometheus.Metric, name string, start time.Time, err error) {
+	s, b := scrapeSeries[name], newGaugeSamples(2)
+	ch <- b.add(s.duration, time.Since(start).Seconds())
+	ch <- b.add(s.success, boolValue(err == nil))
 }
 
 func boolValue(b bool) float64 {

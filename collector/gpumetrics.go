@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,39 +58,118 @@ var (
 		gpuMemoryReservedDesc, gpuUtilizationDesc, gpuTemperatureDesc, gpuPowerDesc, driverInfoDesc}
 )
 
+// gpuMetrics are the series of the devices of a snapshot, built when
+// their identities first appear and reused while they stay the same.
+type gpuMetrics struct {
+	system     nvml.System
+	identities []identity
+	// static are the driver's and the devices' info samples.
+	static  []*gaugeSample
+	devices []deviceSeries // parallel to identities
+	// exported are the indexes of the devices exported, in the registry's
+	// order of their gpu and uuid labels. Two devices whose identity NVML
+	// could not read may share those labels: a series cannot be exported
+	// twice, so the first is exported.
+	exported []int
+}
+
+// identity is what a device's info series says of it.
+type identity struct {
+	index                                            int
+	uuid, name, pciBusID, computeCapability, migMode string
+	parentUUID, migProfile                           string
+}
+
+func identityOf(d *nvml.Device) identity {
+	return identity{d.Index, d.UUID, d.Name, d.PCIBusID, d.ComputeCapability, d.MIGMode, d.ParentUUID, d.MIGProfile}
+}
+
+// deviceSeries are the series of one device's state and readings.
+type deviceSeries struct {
+	up, total, used, free, reserved *series
+	utilization, temperature, power *series
+}
+
+// matches reports whether m describes the devices of s.
+func (m *gpuMetrics) matches(s nvml.Snapshot) bool {
+	if m == nil || m.system != s.System || len(m.identities) != len(s.Devices) {
+		return false
+	}
+	for i := range s.Devices {
+		if m.identities[i] != identityOf(&s.Devices[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func newGPUMetrics(s nvml.Snapshot) *gpuMetrics {
+	m := &gpuMetrics{
+		system:     s.System,
+		identities: make([]identity, len(s.Devices)),
+		devices:    make([]deviceSeries, len(s.Devices)),
+	}
+	gpus := make([]string, len(s.Devices))
+	seen := make(map[[2]string]bool, len(s.Devices))
+	for i := range s.Devices {
+		d := &s.Devices[i]
+		m.identities[i] = identityOf(d)
+		gpus[i] = strconv.Itoa(d.Index)
+		if key := [2]string{gpus[i], d.UUID}; !seen[key] {
+			seen[key] = true
+			m.exported = append(m.exported, i)
+		}
+	}
+	slices.SortStableFunc(m.exported, func(a, b int) int {
+		return cmp.Or(cmp.Compare(gpus[a], gpus[b]), cmp.Compare(s.Devices[a].UUID, s.Devices[b].UUID))
+	})
+	static := []gaugeSpec{{newSeries(driverInfoDesc, s.System.DriverVersion, s.System.CUDADriverVersion, s.System.NVMLVersion), 1}}
+	for _, i := range m.exported {
+		d := &s.Devices[i]
+		static = append(static, gaugeSpec{newSeries(gpuInfoDesc, gpus[i], d.UUID, d.Name, d.PCIBusID, d.ComputeCapability, d.MIGMode, d.ParentUUID, d.MIGProfile), 1})
+		up := newSeries(gpuUpDesc, gpus[i], d.UUID)
+		m.devices[i] = deviceSeries{
+			up:          up,
+			total:       up.of(gpuMemoryTotalDesc),
+			used:        up.of(gpuMemoryUsedDesc),
+			free:        up.of(gpuMemoryFreeDesc),
+			reserved:    up.of(gpuMemoryReservedDesc),
+			utilization: up.of(gpuUtilizationDesc),
+			temperature: up.of(gpuTemperatureDesc),
+			power:       up.of(gpuPowerDesc),
+		}
+	}
+	m.static = constGauges(static)
+	return m
+}
+
 // collectGPUs exports the driver and every device of s. A device that is
 // down keeps its identity and up = 0, and loses every reading: a stale
 // value would be worse than none.
-func collectGPUs(ch chan<- prometheus.Metric, s nvml.Snapshot) {
-	send(ch, driverInfoDesc, 1, s.System.DriverVersion, s.System.CUDADriverVersion, s.System.NVMLVersion)
-	seen := make(map[[2]string]bool, len(s.Devices))
-	for _, d := range s.Devices {
-		gpu := strconv.Itoa(d.Index)
-		// Two devices whose identity NVML could not read may share one;
-		// the first is exported, as a series cannot be exported twice.
-		key := [2]string{gpu, d.UUID}
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		send(ch, gpuInfoDesc, 1, gpu, d.UUID, d.Name, d.PCIBusID, d.ComputeCapability, d.MIGMode, d.ParentUUID, d.MIGProfile)
-		send(ch, gpuUpDesc, boolValue(d.Err == nil), gpu, d.UUID)
+func collectGPUs(ch chan<- prometheus.Metric, s nvml.Snapshot, m *gpuMetrics) {
+	for _, info := range m.static {
+		ch <- info
+	}
+	b := newGaugeSamples(8 * len(m.exported)) // at most up and seven readings each
+	for _, i := range m.exported {
+		d, ds := &s.Devices[i], &m.devices[i]
+		ch <- b.add(ds.up, boolValue(d.Err == nil))
 		if d.Err != nil {
 			continue
 		}
-		m := d.Memory
-		send(ch, gpuMemoryTotalDesc, float64(m.Total), gpu, d.UUID)
-		send(ch, gpuMemoryUsedDesc, float64(m.Used), gpu, d.UUID)
-		send(ch, gpuMemoryFreeDesc, float64(m.Free), gpu, d.UUID)
-		if m.HasReserved {
-			send(ch, gpuMemoryReservedDesc, float64(m.Reserved), gpu, d.UUID)
+		mem := d.Memory
+		ch <- b.add(ds.total, float64(mem.Total))
+		ch <- b.add(ds.used, float64(mem.Used))
+		ch <- b.add(ds.free, float64(mem.Free))
+		if mem.HasReserved {
+			ch <- b.add(ds.reserved, float64(mem.Reserved))
 		}
 		for _, r := range []struct {
-			desc  *prometheus.Desc
-			value *float64
-		}{{gpuUtilizationDesc, d.Utilization}, {gpuTemperatureDesc, d.TemperatureCelsius}, {gpuPowerDesc, d.PowerWatts}} {
+			series *series
+			value  *float64
+		}{{ds.utilization, d.Utilization}, {ds.temperature, d.TemperatureCelsius}, {ds.power, d.PowerWatts}} {
 			if r.value != nil {
-				send(ch, r.desc, *r.value, gpu, d.UUID)
+				ch <- b.add(r.series, *r.value)
 			}
 		}
 	}

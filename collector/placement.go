@@ -2,6 +2,7 @@ package collector
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/vramfit/vramfit/nvml"
@@ -57,43 +58,93 @@ type placement struct {
 	maxBatch int
 }
 
+// ranking is the candidates in the order a target of given capacities
+// takes them: most memory offered now first, ties in device order. The
+// targets of one memory cap share a ranking, made once per scrape.
+type ranking struct {
+	devices []int   // indexes into the snapshot, best first
+	now     []int64 // what each of devices offers now
+	idle    []int64 // the candidates' capacities, largest first
+}
+
 type slot struct {
 	device int
 	bytes  int64
 }
 
-// place puts e's target on e.gpus of cands. Now, a device offers the
-// lesser of its free memory and its capacity (the target's memory cap
-// applied to total minus reserved); when idle, its capacity.
-func place(e *planEntry, cands []candidate) placement {
+// rank orders cands for a target whose capacity on a device of each size
+// is capacity. Now, a device offers the lesser of its free memory and its
+// capacity (the target's memory cap applied to total minus reserved);
+// when idle, its capacity.
+func rank(capacity []int64, cands []candidate) *ranking {
 	now := make([]slot, len(cands))
-	idle := make([]int64, len(cands))
+	r := &ranking{devices: make([]int, len(cands)), now: make([]int64, len(cands)), idle: make([]int64, len(cands))}
 	for i, c := range cands {
-		capacity := e.capacity[c.size]
-		now[i] = slot{device: c.device, bytes: min(c.free, capacity)}
-		idle[i] = capacity
+		now[i] = slot{device: c.device, bytes: min(c.free, capacity[c.size])}
+		r.idle[i] = capacity[c.size]
 	}
 	slices.SortStableFunc(now, func(a, b slot) int { return cmp.Compare(b.bytes, a.bytes) })
-	slices.Sort(idle)
-	slices.Reverse(idle)
+	for i, s := range now {
+		r.devices[i], r.now[i] = s.device, s.bytes
+	}
+	slices.Sort(r.idle)
+	slices.Reverse(r.idle)
+	return r
+}
 
+// place puts e's target on e.gpus of the ranked devices.
+func (r *ranking) place(e *planEntry) placement {
 	n, need := e.gpus, e.need()
 	var p placement
-	if n > len(now) {
+	if n > len(r.devices) {
 		p.headroom = -need
-		for _, s := range now {
-			p.devices = append(p.devices, s.device)
-		}
+		p.devices = slices.Clip(r.devices)
 		return p
 	}
-	p.budget = now[n-1].bytes
+	p.budget = r.now[n-1]
 	p.headroom = p.budget - need
-	p.devices = make([]int, n)
-	for i, s := range now[:n] {
-		p.devices[i] = s.device
-	}
+	p.devices = r.devices[:n:n]
 	placed := e.fit.GPUsRequired > 0
 	p.fits = placed && p.headroom >= 0
-	p.fitsWhenIdle = placed && idle[n-1] >= need
+	p.fitsWhenIdle = placed && r.idle[n-1] >= need
 	return p
+}
+
+// place puts e's target on e.gpus of cands.
+func place(e *planEntry, cands []candidate) placement {
+	return rank(e.capacity, cands).place(e)
+}
+
+// capacityClasses groups a plan's entries by their capacities, so that a
+// scrape ranks the devices once per memory cap rather than per target.
+type capacityClasses struct {
+	plan       *plan
+	capacities [][]int64 // one per class
+	class      []int     // the class of each entry
+}
+
+func newCapacityClasses(p *plan) *capacityClasses {
+	c := &capacityClasses{plan: p, class: make([]int, len(p.entries))}
+	classOf := map[string]int{}
+	for i := range p.entries {
+		capacity := p.entries[i].capacity
+		key := fmt.Sprint(capacity)
+		k, ok := classOf[key]
+		if !ok {
+			k = len(c.capacities)
+			classOf[key] = k
+			c.capacities = append(c.capacities, capacity)
+		}
+		c.class[i] = k
+	}
+	return c
+}
+
+// rankAll ranks cands for each class.
+func (c *capacityClasses) rankAll(cands []candidate) []*ranking {
+	rankings := make([]*ranking, len(c.capacities))
+	for k, capacity := range c.capacities {
+		rankings[k] = rank(capacity, cands)
+	}
+	return rankings
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,32 +45,85 @@ var (
 		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc}
 )
 
-// collectTargets exports every target of v. The requirement is per GPU on
-// the placement's GPU count, or in the target's own layout while no device
-// can be read; the verdicts need devices and are absent without them.
-func collectTargets(ch chan<- prometheus.Metric, v view) {
-	for i, t := range v.targets.targets {
+// targetMetrics are the series of a set of targets, and the samples that
+// change only with the plan, built once per load and plan.
+type targetMetrics struct {
+	targets *Targets
+	plan    *plan
+	// static are the samples of every target's info, requirement and GPU
+	// count; without a plan, the requirement in the target's own layout.
+	static []*gaugeSample
+	// verdicts are the series of the answers that change with the memory
+	// free, in the order of the targets' names (the registry's); none
+	// without a plan.
+	verdicts []verdictSeries
+}
+
+type verdictSeries struct {
+	target                       int // index in targets and placements
+	fits, fitsWhenIdle, headroom *series
+	maxBatch                     *series // nil where max_batch has no answer
+}
+
+func (m *targetMetrics) matches(v view) bool {
+	return m != nil && m.targets == v.targets && m.plan == v.plan
+}
+
+// newTargetMetrics builds the series of v's targets. The requirement is
+// per GPU on the placement's GPU count, or in the target's own layout
+// while no device can be read; the verdicts need devices.
+func newTargetMetrics(v view) *targetMetrics {
+	m := &targetMetrics{targets: v.targets, plan: v.plan}
+	// In the order of the names, each target's series are made next to
+	// the next one's, as the registry will read them.
+	order := make([]int, len(v.targets.targets))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(v.targets.targets[a].name, v.targets.targets[b].name) })
+	var static []gaugeSpec
+	for _, i := range order {
+		t := v.targets.targets[i]
 		own := t.own
-		send(ch, targetInfoDesc, 1, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method))
+		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1})
 		need := t.est.Requirement().Components
 		if v.plan != nil {
 			need = v.plan.entries[i].fit.PerGPU
 		}
 		for _, c := range components(need) {
 			if c.known {
-				send(ch, targetRequiredDesc, float64(c.bytes), t.name, c.name)
+				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.name), float64(c.bytes)})
 			}
 		}
 		if v.plan == nil {
 			continue
 		}
-		e, p := &v.plan.entries[i], v.placements[i]
-		send(ch, targetGPUsDesc, float64(e.fit.GPUsRequired), t.name)
-		send(ch, targetFitsDesc, boolValue(p.fits), t.name)
-		send(ch, targetFitsIdleDesc, boolValue(p.fitsWhenIdle), t.name)
-		send(ch, targetHeadroomDesc, float64(p.headroom), t.name)
+		gpus := newSeries(targetGPUsDesc, t.name)
+		static = append(static, gaugeSpec{gpus, float64(v.plan.entries[i].fit.GPUsRequired)})
+		vs := verdictSeries{target: i, fits: gpus.of(targetFitsDesc), fitsWhenIdle: gpus.of(targetFitsIdleDesc),
+			headroom: gpus.of(targetHeadroomDesc)}
 		if t.batchKnown {
-			send(ch, targetMaxBatchDesc, float64(p.maxBatch), t.name)
+			vs.maxBatch = gpus.of(targetMaxBatchDesc)
+		}
+		m.verdicts = append(m.verdicts, vs)
+	}
+	m.static = constGauges(static)
+	return m
+}
+
+// collectTargets exports every target of v with the series of m.
+func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
+	for _, s := range m.static {
+		ch <- s
+	}
+	b := newGaugeSamples(4 * len(m.verdicts))
+	for _, vs := range m.verdicts {
+		p := &v.placements[vs.target]
+		ch <- b.add(vs.fits, boolValue(p.fits))
+		ch <- b.add(vs.fitsWhenIdle, boolValue(p.fitsWhenIdle))
+		ch <- b.add(vs.headroom, float64(p.headroom))
+		if vs.maxBatch != nil {
+			ch <- b.add(vs.maxBatch, float64(p.maxBatch))
 		}
 	}
 }
