@@ -2,17 +2,20 @@ package collector
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/nvml"
 )
 
 // allocated runs f and returns the bytes it allocated; the tests that call
@@ -151,4 +154,61 @@ func TestMetricsEscapeTargetNames(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, names, got)
+}
+
+// FuzzCollect scrapes any fleet file with any targets file: the scrape
+// answers 200 in valid text format, every value is finite, no byte count
+// but headroom is negative, every target needs more than 0 bytes, and a
+// target that fits has headroom.
+func FuzzCollect(f *testing.F) {
+	fleets, err := filepath.Glob("testdata/fleets/*.yml")
+	require.NoError(f, err)
+	targets := [][]byte{[]byte(oneTarget), []byte(twoTargets), []byte(scriptTargets)}
+	data, err := os.ReadFile(testTargets)
+	require.NoError(f, err)
+	targets = append(targets, data)
+	for i, fleet := range fleets {
+		data, err := os.ReadFile(fleet)
+		require.NoError(f, err)
+		f.Add(data, targets[i%len(targets)])
+	}
+	// Targets that fit on no count of GPUs (they once exported a need of 0).
+	f.Add([]byte("gpus: [{board: h100-sxm5-80gb, count: 2}]\n"),
+		[]byte("targets:\n  - {name: a, model: {preset: gpt2}, batch: 1048576}\n  - {name: b, model: {parameters: 7e12}, tensor_parallel: 2, pipeline_parallel: 2}\n"))
+	f.Add([]byte("gpus: [{board: rtx-4090, count: 2}]\nfaults: {garbage: [1], lost: [{gpu: 0}]}\n"), []byte(twoTargets))
+	f.Add([]byte("gpus: [{name: x, memory_total: 1KiB}]\n"), []byte("targets:\n  - {name: a, model: {parameters: 1}, method: rule-of-thumb}\n"))
+	f.Fuzz(func(t *testing.T, fleetData, targetsData []byte) {
+		fleet, err := nvml.ParseFleet("fuzz-fleet.yml", fleetData)
+		if err != nil {
+			return
+		}
+		fleet.Faults.Delay = 0 // a hung driver would only slow the fuzzer
+		set, err := newTargets("fuzz-targets.yml", targetsData, new(atomic.Uint64))
+		if err != nil {
+			return
+		}
+		fake := nvml.NewFake(fleet)
+		defer fake.Close()
+		store := NewTargetStore("", discard())
+		store.swap(set)
+		store.lastOK.Store(true)
+		r := scrapeOnce(t, metricsHandler(New(fake, store, testTimeout, discard()), store))
+		if r.code != http.StatusOK {
+			t.Fatalf("scrape answered %d", r.code)
+		}
+		for key, s := range r.series {
+			switch {
+			case math.IsNaN(s.value) || math.IsInf(s.value, 0):
+				t.Fatalf("%s = %v", key, s.value)
+			case s.value < 0 && s.family != "vramfit_target_headroom_bytes":
+				t.Fatalf("%s = %v: negative", key, s.value)
+			case s.family == "vramfit_target_required_bytes" && s.labels["component"] == "total" && s.value <= 0:
+				t.Fatalf("%s = %v: a target needs some memory", key, s.value)
+			case s.family == "vramfit_target_fits" && s.value == 1:
+				if h := r.series["vramfit_target_headroom_bytes{target="+s.labels["target"]+"}"].value; h < 0 {
+					t.Fatalf("%s fits with headroom %v", s.labels["target"], h)
+				}
+			}
+		}
+	})
 }
