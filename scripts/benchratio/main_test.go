@@ -33,22 +33,23 @@ func runRatio(t *testing.T, input string, args ...string) (int, string, string) 
 	return code, stdout.String(), stderr.String()
 }
 
-// The ratio of a case is the median of its pairs' ratios: one slow run
-// does not move it.
+// The time ratio divides the best runs: a run slowed by another process
+// does not move it, nor the allocation ratio, a median.
 func TestRatioTable(t *testing.T) {
 	input := gridOutput(3, func(c gridCase, run int) (float64, float64) {
-		if c == goalCase && run == 1 {
-			return 9000, 120 // one run disturbed by another process
+		if c != goalCase {
+			return 1000, 100
 		}
-		return 1100, 104
+		return []float64{1200, 9000, 1100}[run], []float64{104, 180, 104}[run]
 	})
 	code, stdout, stderr := runRatio(t, input)
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	require.Len(t, lines, 1+len(cases())+1, stdout)
-	assert.Regexp(t, `^\s*case\s+series\s+scrape µs\s+floor µs\s+time ratio`, lines[0])
-	// gpus=8/targets=100: 9 per GPU, 12.5 per target, 8 (scrapegrid.Series).
-	assert.Regexp(t, `^\s*gpus=8/targets=100\s+1330\s+1\s+1\s+1\.10\s+\(1\.10–9\.00\)\s+104\s+100\s+1\.04\s+3\s*$`, lines[7])
+	require.Len(t, lines, 1+len(cases())+2, stdout)
+	assert.Regexp(t, `^\s*case\s+series\s+scrape µs\s+floor µs\s+time ratio\s+paired: median\s+\(least–most\)\s+scrape allocs\s+floor allocs\s+alloc ratio\s+runs$`, lines[0])
+	// gpus=8/targets=100: 8 + 9 per GPU + 12.5 per target series (scrapegrid.Series).
+	assert.Regexp(t, `^\s*gpus=8/targets=100\s+1330\s+1\.1\s+1\.0\s+1\.10\s+1\.20\s+\(1\.10–9\.00\)\s+104\s+100\s+1\.04\s+3$`, lines[7])
+	assert.Regexp(t, `^\s*gpus=8/targets=10\s+205\s+1\.0\s+1\.0\s+1\.00\s+1\.00\s+\(1\.00–1\.00\)\s+100\s+100\s+1\.00\s+3$`, lines[6])
 	assert.Contains(t, lines[len(lines)-1], "goals: Scrape/Floor ≤ 1.25 at gpus=8/targets=100 and ≤ 1.50 everywhere")
 }
 
