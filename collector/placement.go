@@ -51,7 +51,8 @@ type placement struct {
 	// of them), 0 when the host has too few devices.
 	budget int64
 	// devices are the chosen devices (indexes into the snapshot), most
-	// room first.
+	// room first; shared with the placements of the same ranking, so
+	// read-only.
 	devices []int
 	// maxBatch is how many sequences of the target's context fit in the
 	// budget; set only for targets whose batch the estimator can answer.
