@@ -12,7 +12,7 @@ FUZZTIME ?= 20s
 # Headers of the NVML C API mark some functions deprecated; the warnings are noise.
 export CGO_CFLAGS ?= -Wno-deprecated-declarations
 
-.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu
+.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu idle-rss
 
 all: style vet test build
 
@@ -51,8 +51,24 @@ unused: ## go.mod and go.sum must be tidy
 test-gpu: ## on a host with an NVIDIA driver: vramfit against nvidia-smi
 	scripts/gpu-check.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./estimator/...
+BENCH_COUNT ?= 5
+BENCH_TIME  ?= 1s
+
+bench: ## benchmarks, then the scrape's cost against client_golang's floor (docs/performance.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./estimator/... ./collector/... ./nvml/...
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(GO) test -c -o "$$tmp/vramfit.test" ./cmd/vramfit && \
+	  $(GO) build -o "$$tmp/benchratio" ./scripts/benchratio && \
+	  echo "== BenchmarkScrape and BenchmarkScrapeFloor, each case $(BENCH_COUNT) times, the two in one process" && \
+	  for i in $$(seq $(BENCH_COUNT)); do \
+	    for bench in $$("$$tmp/benchratio" -cases); do \
+	      "$$tmp/vramfit.test" -test.run '^$$' -test.bench "$$bench" -test.benchmem -test.benchtime $(BENCH_TIME) || echo FAIL; \
+	    done; \
+	  done >"$$tmp/scrape.txt" && \
+	  "$$tmp/benchratio" <"$$tmp/scrape.txt"
+
+idle-rss: ## resident memory of an idle vramfit serve on the demo host (limit 30 MB)
+	scripts/idle-rss.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkgdir in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do \

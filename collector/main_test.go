@@ -34,16 +34,6 @@ func openFleet(t *testing.T, nameOrPath string) *nvml.Fake {
 	return fake
 }
 
-func openFleetB(b *testing.B) *nvml.Fake {
-	b.Helper()
-	fake, err := nvml.OpenFake("dgx-h100")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = fake.Close() })
-	return fake
-}
-
 // fleetFrom builds a fake fleet from YAML written in the test.
 func fleetFrom(t *testing.T, yaml string) *nvml.Fake {
 	t.Helper()
