@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vramfit/vramfit/internal/scrapegrid"
+	"github.com/vramfit/vramfit/collector/scrapegrid"
 	"github.com/vramfit/vramfit/nvml"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vramfit/vramfit/collector"
-	"github.com/vramfit/vramfit/internal/scrapegrid"
+	"github.com/vramfit/vramfit/collector/scrapegrid"
 	"github.com/vramfit/vramfit/nvml"
 )
 

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vramfit/vramfit/internal/scrapegrid"
+	"github.com/vramfit/vramfit/collector/scrapegrid"
 )
 
 // The goals of the scrape's cost against the floor.
