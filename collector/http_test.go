@@ -91,7 +91,7 @@ func TestStatusPage(t *testing.T) {
 		"Driver 535.183.01, CUDA 12.2",
 		`href="/metrics"`, `href="/api/v1/targets"`, `href="/api/v1/inventory"`, `href="` + docsURL + `"`,
 		"Planned on this host's GPU model: NVIDIA A100-SXM4-80GB, 79.50 GiB without the driver&#39;s reserve",
-		"best on GPU 0 MIG 3g.40gb",
+		"on GPU 0 MIG 3g.40gb",
 		"kv_cache", "optimizer",
 	} {
 		assert.Contains(t, body, want)

@@ -58,8 +58,9 @@ type targetRow struct {
 	GPUs        string
 	UnfitReason string
 	MaxBatch    string
-	Devices     string
-	Components  []componentCell
+	// Placement says where the target goes, or why it goes nowhere.
+	Placement  string
+	Components []componentCell
 }
 
 type componentCell struct{ Name, Value string }
@@ -111,7 +112,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 			if t.batchKnown {
 				row.MaxBatch = strconv.Itoa(p.maxBatch)
 			}
-			row.Devices = deviceList(v.snapshot.Devices, p.devices)
+			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
 		}
 		for _, part := range components(need) {
 			cell := componentCell{Name: part.name, Value: "unknown"}
@@ -129,7 +130,8 @@ func newGPURow(d nvml.Device) gpuRow {
 	row := gpuRow{Label: deviceLabel(d), Name: d.Name, UUID: d.UUID,
 		Instance: d.IsMIG(), Split: d.MIGMode == nvml.MIGEnabled && !d.IsMIG()}
 	if d.Err != nil {
-		row.Down = d.Err.Error()
+		// The row already names the device; the error need not again.
+		row.Down = strings.TrimPrefix(d.Err.Error(), fmt.Sprintf("gpu %d: ", d.Index))
 		return row
 	}
 	m := d.Memory
@@ -153,6 +155,22 @@ func deviceLabel(d nvml.Device) string {
 		return fmt.Sprintf("GPU %d MIG %s", d.Index, d.MIGProfile)
 	}
 	return fmt.Sprintf("GPU %d", d.Index)
+}
+
+// placementNote says where a placed target goes, and for one that does not
+// fit whether the host lacks devices or free memory on them. A target no
+// count of GPUs can take has its unfit reason instead.
+func placementNote(devices []nvml.Device, gpusRequired int, p placement) string {
+	switch {
+	case gpusRequired == 0:
+		return ""
+	case len(p.devices) < gpusRequired:
+		return fmt.Sprintf("needs %d GPUs; %d can take it here", gpusRequired, len(p.devices))
+	case p.fits:
+		return "on " + deviceList(devices, p.devices)
+	default:
+		return "short of free memory on " + deviceList(devices, p.devices)
+	}
 }
 
 // deviceList names the chosen devices: "GPU 7, GPU 6".

@@ -24,7 +24,7 @@ const chromiumTimeout = 60 * time.Second
 
 // The screenshot's size: wide enough for the tables of the status page,
 // tall enough for eight GPUs and eight targets.
-const screenshotWidth, screenshotHeight = 1280, 2000
+const screenshotWidth, screenshotHeight = 1280, 2400
 
 // headless runs Chromium on url with a fresh profile and HOME, so that
 // nothing of the user's is read or written, and returns its stdout.
