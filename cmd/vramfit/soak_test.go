@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,24 +94,92 @@ type soakScrape struct {
 	nvmlFailed bool
 }
 
+// soakTally is what the clients saw, in memory that does not grow with the
+// scrapes, so that the memory measured is the exporter's.
+type soakTally struct {
+	scrapes  atomic.Int64
+	latency  [latencyBuckets]atomic.Uint32 // by latencyBucket; the last holds the longer
+	maxNanos atomic.Int64
+
+	mu           sync.Mutex
+	failed       int
+	failures     []soakScrape // the first few
+	nvmlWindows  []window     // when nvml may fail
+	nvmlExpected int          // scrapes whose nvml failed in a window
+	nvmlOutside  int          // and out of every window
+}
+
+const (
+	latencyBucket  = 100 * time.Microsecond
+	latencyBuckets = 50_000 // 5 s
+)
+
+// allowNVMLFailures marks a stretch of time in which scrapes may see nvml fail.
+func (t *soakTally) allowNVMLFailures(w window) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nvmlWindows = append(t.nvmlWindows, w)
+}
+
+func (t *soakTally) add(s soakScrape) {
+	t.scrapes.Add(1)
+	if s.err != nil || s.nvmlFailed {
+		t.mu.Lock()
+		switch {
+		case s.err != nil:
+			t.failed++
+			if len(t.failures) < 5 {
+				t.failures = append(t.failures, s)
+			}
+		case slices.ContainsFunc(t.nvmlWindows, func(w window) bool { return s.end.After(w.from) && s.start.Before(w.to) }):
+			t.nvmlExpected++
+		default:
+			t.nvmlOutside++
+		}
+		t.mu.Unlock()
+	}
+	if s.err != nil {
+		return
+	}
+	d := s.end.Sub(s.start)
+	t.latency[min(int(d/latencyBucket), latencyBuckets-1)].Add(1)
+	for old := t.maxNanos.Load(); int64(d) > old && !t.maxNanos.CompareAndSwap(old, int64(d)); old = t.maxNanos.Load() {
+	}
+}
+
+// quantile is the latency below which the share q of the successful
+// scrapes fall, to the bucket's upper bound.
+func (t *soakTally) quantile(q float64) time.Duration {
+	var total uint64
+	for i := range t.latency {
+		total += uint64(t.latency[i].Load())
+	}
+	rank := uint64(q * float64(total))
+	var seen uint64
+	for i := range t.latency {
+		seen += uint64(t.latency[i].Load())
+		if seen > rank {
+			return time.Duration(i+1) * latencyBucket
+		}
+	}
+	return latencyBuckets * latencyBucket
+}
+
 // window is a stretch of time during which nvml may fail.
 type window struct{ from, to time.Time }
 
-// memorySample is the process's memory at one moment of the soak.
-type memorySample struct {
-	at             time.Duration
-	resident, heap uint64
-}
+// memorySample is the process's memory at the end of a round of faults,
+// with no scrape in flight and right after a collection that returns what
+// it can to the system: what the process keeps, not what it is using for
+// the moment or the collector has yet to reclaim.
+type memorySample struct{ resident, heap uint64 }
 
-// peak is the largest resident set (and heap) sampled in [from, to).
-func peak(samples []memorySample, from, to time.Duration) memorySample {
-	var p memorySample
-	for _, s := range samples {
-		if s.at >= from && s.at < to {
-			p.resident, p.heap = max(p.resident, s.resident), max(p.heap, s.heap)
-		}
-	}
-	return p
+func settledMemory(t *testing.T) memorySample {
+	runtime.GC() // a second collection empties what sync.Pools kept from the first
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memorySample{resident: residentBytes(t), heap: m.HeapInuse}
 }
 
 func mebi(b uint64) float64 { return float64(b) / (1 << 20) }
@@ -171,12 +242,15 @@ func TestSoak(t *testing.T) {
 	deadline := start.Add(duration)
 	callsBefore := fake.Calls()
 
-	// The clients: each scrapes as fast as the server answers.
-	results := make([][]soakScrape, soakClients)
+	// The clients: each scrapes as fast as the server answers, except
+	// while the memory is measured (pause).
+	tally := &soakTally{}
 	var clients sync.WaitGroup
-	for i := range soakClients {
+	var pause sync.RWMutex
+	for range soakClients {
 		clients.Go(func() {
 			for time.Now().Before(deadline) {
+				pause.RLock()
 				s := soakScrape{start: time.Now()}
 				resp, err := client.Get(base + "/metrics")
 				if err == nil {
@@ -186,34 +260,43 @@ func TestSoak(t *testing.T) {
 					if err == nil && resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
-					s.nvmlFailed = strings.Contains(string(body), "\nvramfit_scrape_collector_success{collector=\"nvml\"} 0\n")
+					s.nvmlFailed = bytes.Contains(body, []byte("\nvramfit_scrape_collector_success{collector=\"nvml\"} 0\n"))
 				}
 				s.end, s.err = time.Now(), err
-				results[i] = append(results[i], s)
+				pause.RUnlock()
+				tally.add(s)
 			}
 		})
 	}
 
-	// The faults, one phase after another; a reload in the middle of each;
-	// the resident set once a second.
+	// The faults, one phase after another, with a reload in the middle of
+	// each. Phases last a second: a 60 s soak goes through every fault five
+	// times. The first round is the warm-up. At the end of each round the
+	// clients pause, the scrapes in flight end, and the memory the process
+	// keeps is measured. Under load the resident set swings by the buffers
+	// of the scrapes in flight; the peak is reported.
 	phases := soakPhases()
-	// Phases of a second: a 60 s soak goes through every fault five times.
-	// The first round is the warm-up; memory is compared between the
-	// second round and the last, each at its peak.
 	phaseLength := min(time.Second, max(duration/time.Duration(len(phases)), 100*time.Millisecond))
-	round := phaseLength * time.Duration(len(phases))
-	var nvmlWindows []window
-	var rss []memorySample
+	var memory []memorySample
+	var peakResident uint64
 	reloads, reloadErrors := 0, 0
-	nextSample := start
 	for i := 0; time.Now().Before(deadline); i++ {
+		if i > 0 && i%len(phases) == 0 {
+			pause.Lock()
+			memory = append(memory, settledMemory(t))
+			pause.Unlock()
+		}
 		p := phases[i%len(phases)]
 		from := time.Now()
-		fake.SetFaults(p.faults)
 		end := from.Add(phaseLength)
 		if end.After(deadline) {
 			end = deadline
 		}
+		if p.nvmlFails {
+			// A read begun in the phase may end up to its delay later.
+			tally.allowNVMLFailures(window{from, end.Add(p.faults.Delay + soakScrapeTimeout)})
+		}
+		fake.SetFaults(p.faults)
 		reloaded := false
 		for now := time.Now(); now.Before(end); now = time.Now() {
 			if !reloaded && now.After(from.Add(phaseLength/2)) {
@@ -221,24 +304,20 @@ func TestSoak(t *testing.T) {
 				require.NoError(t, os.WriteFile(targetsPath, []byte(soakFile(i+1)), 0o600))
 				resp, err := client.Post(base+"/-/reload", "", nil)
 				reloads++
-				if err != nil || resp.StatusCode != http.StatusOK {
-					reloadErrors++
-				}
-				if resp != nil {
+				if err == nil {
+					body, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+					}
+				}
+				if err != nil {
+					reloadErrors++
+					t.Logf("failed reload at %s: %v", time.Since(start).Round(time.Millisecond), err)
 				}
 			}
-			if now.After(nextSample) {
-				var m runtime.MemStats
-				runtime.ReadMemStats(&m)
-				rss = append(rss, memorySample{at: now.Sub(start), resident: residentBytes(t), heap: m.HeapInuse})
-				nextSample = nextSample.Add(phaseLength / 4)
-			}
+			peakResident = max(peakResident, residentBytes(t))
 			time.Sleep(10 * time.Millisecond)
-		}
-		if p.nvmlFails {
-			// A read begun in the phase may end up to its delay later.
-			nvmlWindows = append(nvmlWindows, window{from, end.Add(p.faults.Delay + soakScrapeTimeout)})
 		}
 	}
 	clients.Wait()
@@ -259,54 +338,42 @@ func TestSoak(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the exporter did not recover")
 
 	// What the clients saw.
-	var all []soakScrape
-	for _, r := range results {
-		all = append(all, r...)
+	for _, s := range tally.failures {
+		t.Logf("failed scrape at %s: %v", s.start.Sub(start).Round(time.Millisecond), s.err)
 	}
-	var latencies []time.Duration
-	failed, nvmlExpected, nvmlUnexpected := 0, 0, 0
-	for _, s := range all {
-		if s.err != nil {
-			failed++
-			if failed <= 5 {
-				t.Logf("failed scrape at %s: %v", s.start.Sub(start).Round(time.Millisecond), s.err)
-			}
-			continue
-		}
-		latencies = append(latencies, s.end.Sub(s.start))
-		if !s.nvmlFailed {
-			continue
-		}
-		if slices.ContainsFunc(nvmlWindows, func(w window) bool { return s.end.After(w.from) && s.start.Before(w.to) }) {
-			nvmlExpected++
-		} else {
-			nvmlUnexpected++
-		}
-	}
-	slices.Sort(latencies)
-	quantile := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))] }
-	require.NotEmpty(t, latencies)
+	nvmlExpected, nvmlUnexpected := tally.nvmlExpected, tally.nvmlOutside
+	scrapes, failed := tally.scrapes.Load(), tally.failed
+	require.Positive(t, scrapes)
 	snapshots := float64(calls) / fakeCallsPerHealthySnapshot
 
 	t.Logf("soak: %s, %d clients, %d targets, 8 GPUs; %d scrapes (%.0f/s), %d failed; nvml failed in %d scrapes during its faults, %d outside them",
-		elapsed.Round(time.Second), soakClients, soakTargets, len(all), float64(len(all))/elapsed.Seconds(), failed, nvmlExpected, nvmlUnexpected)
+		elapsed.Round(time.Second), soakClients, soakTargets, scrapes, float64(scrapes)/elapsed.Seconds(), failed, nvmlExpected, nvmlUnexpected)
 	t.Logf("soak: latency p50 %s, p99 %s, max %s; %d driver calls, about %.0f snapshots (%.1f scrapes per snapshot); %d reloads, %d failed",
-		quantile(0.5).Round(100*time.Microsecond), quantile(0.99).Round(100*time.Microsecond), latencies[len(latencies)-1].Round(time.Millisecond),
-		calls, snapshots, float64(len(all))/snapshots, reloads, reloadErrors)
+		tally.quantile(0.5), tally.quantile(0.99), time.Duration(tally.maxNanos.Load()).Round(time.Millisecond),
+		calls, snapshots, float64(scrapes)/snapshots, reloads, reloadErrors)
 
 	assert.Zero(t, failed, "failed scrapes")
 	assert.Zero(t, nvmlUnexpected, "nvml failed outside the faults that fail it")
 	assert.Zero(t, reloadErrors, "failed reloads")
-	assert.Less(t, snapshots*4, float64(len(all)), "concurrent scrapes share the driver's reads")
-	rounds := int(elapsed / round)
-	if rounds >= 3 {
-		second, last := peak(rss, round, 2*round), peak(rss, time.Duration(rounds-1)*round, time.Duration(rounds)*round)
-		growth := float64(last.resident)/float64(second.resident) - 1
-		t.Logf("soak: peak resident set %.1f MiB in the second round, %.1f MiB in round %d (%+.1f%%); peak heap in use %.1f and %.1f MiB",
-			mebi(second.resident), mebi(last.resident), rounds, growth*100, mebi(second.heap), mebi(last.heap))
+	assert.Less(t, snapshots*4, float64(scrapes), "concurrent scrapes share the driver's reads")
+	if len(memory) >= 4 {
+		// The floor of the first two rounds after warm-up against the floor
+		// of the last two: a leak raises the floor; what swings is noise
+		// of the allocator and of the scrapes' pools.
+		floor := func(m []memorySample) memorySample {
+			return memorySample{resident: min(m[0].resident, m[1].resident), heap: min(m[0].heap, m[1].heap)}
+		}
+		first, last := floor(memory[:2]), floor(memory[len(memory)-2:])
+		growth := float64(last.resident)/float64(first.resident) - 1
+		var rounds []string
+		for _, m := range memory {
+			rounds = append(rounds, fmt.Sprintf("%.1f", mebi(m.resident)))
+		}
+		t.Logf("soak: resident set at the end of rounds 1 to %d: %s MiB (%+.1f%%); heap in use %.1f then %.1f MiB; peak under load %.1f MiB",
+			len(memory), strings.Join(rounds, ", "), growth*100, mebi(first.heap), mebi(last.heap), mebi(peakResident))
 		assert.Less(t, growth, 0.10, "resident set growth after warm-up")
 	} else {
-		t.Logf("soak: %d rounds of faults; the resident set is compared from 3 on (%s=60s)", rounds, soakEnv)
+		t.Logf("soak: %d rounds of faults ended; the resident set is compared from 4 on (%s=60s)", len(memory), soakEnv)
 	}
 
 	stopServer()
