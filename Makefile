@@ -12,7 +12,7 @@ FUZZTIME ?= 20s
 # Headers of the NVML C API mark some functions deprecated; the warnings are noise.
 export CGO_CFLAGS ?= -Wno-deprecated-declarations
 
-.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu idle-rss
+.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu idle-rss soak
 
 all: style vet test build
 
@@ -66,6 +66,10 @@ bench: ## benchmarks, then the scrape's cost against client_golang's floor (docs
 	    done; \
 	  done >"$$tmp/scrape.txt" && \
 	  "$$tmp/benchratio" <"$$tmp/scrape.txt"
+
+SOAKTIME ?= 60s
+soak: ## 64 clients on /metrics for SOAKTIME through GPU faults and reloads (docs/reliability.md)
+	VRAMFIT_SOAK=$(SOAKTIME) $(GO) test ./cmd/$(BINARY) -run '^TestSoak$$' -count=1 -v -timeout 10m
 
 idle-rss: ## resident memory of an idle vramfit serve on the demo host (limit 30 MB)
 	scripts/idle-rss.sh

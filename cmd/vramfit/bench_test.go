@@ -144,14 +144,7 @@ func floorHandler(tb testing.TB, h *benchHost) http.Handler {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prebuilt(tb, h.scrape(tb)))
-	// These are newMux's options without the exporter metrics; keep them
-	// in step with it.
-	return promhttp.HandlerFor(prometheus.Gatherers{reg}, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: h.flags.maxRequests,
-		Timeout:             h.flags.scrapeTimeout + handlerGrace,
-	})
+	return promhttp.HandlerFor(prometheus.Gatherers{reg}, h.flags.metricsHandlerOpts(slog.New(slog.DiscardHandler)))
 }
 
 // constCollector sends metrics built beforehand, and nothing else.

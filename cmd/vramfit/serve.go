@@ -200,18 +200,25 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 	}
 }
 
+// metricsHandlerOpts are the options of the /metrics handler: a failed
+// collector does not fail the scrape, and scrapes are bounded in number and
+// time.
+func (f *serveFlags) metricsHandlerOpts(logger *slog.Logger) promhttp.HandlerOpts {
+	return promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: f.maxRequests,
+		Timeout:             f.scrapeTimeout + handlerGrace,
+	}
+}
+
 // newMux routes the exporter's endpoints: the metrics, the status page,
 // the JSON API, and the lifecycle endpoints.
 func (f *serveFlags) newMux(c *collector.Collector, store *collector.TargetStore, logger *slog.Logger) *http.ServeMux {
 	data := prometheus.NewRegistry()
 	data.MustRegister(versioncollector.NewCollector(programName), c, store)
 	gatherers := prometheus.Gatherers{data}
-	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: f.maxRequests,
-		Timeout:             f.scrapeTimeout + handlerGrace,
-	}
+	opts := f.metricsHandlerOpts(logger)
 	var metrics http.Handler
 	if f.disableExporterMetrics {
 		metrics = promhttp.HandlerFor(gatherers, opts)
