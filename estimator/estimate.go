@@ -52,13 +52,13 @@ type Estimation struct {
 }
 
 // Estimate resolves the target's model (the only expensive step: a preset
-// lookup or reading a config.json) and checks the target against it. It is
-// pure and deterministic.
+// lookup or reading a config.json, done once for a target from a targets
+// file) and checks the target against it. It is pure and deterministic.
 func Estimate(t Target) (*Estimation, error) {
 	if errs := t.validate(); len(errs) > 0 {
 		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
 	}
-	m, err := t.Model.Resolve("")
+	m, err := t.resolveModel()
 	if err != nil {
 		return nil, &TargetError{Where: fmt.Sprintf("target %q", t.Name), Field: "model", Msg: err.Error(), cause: err}
 	}

@@ -48,6 +48,25 @@ type Target struct {
 	// the model (CUDA context, allocator reserve), in bytes.
 	MemoryUtilization float64 `json:"memory_utilization,omitempty"`
 	Overhead          *int64  `json:"overhead,omitempty"`
+
+	// resolved is the model the targets file's parser resolved to validate
+	// the target, kept so that estimating it reads no file a second time.
+	resolved *resolvedModel
+}
+
+// resolvedModel is a model together with the source it was resolved from.
+type resolvedModel struct {
+	source ModelSource
+	model  Model
+}
+
+// resolveModel returns t's model, reusing the parser's while the source is
+// the one it resolved.
+func (t Target) resolveModel() (Model, error) {
+	if r := t.resolved; r != nil && r.source == t.Model {
+		return r.model, nil
+	}
+	return t.Model.Resolve("")
 }
 
 // LoRA describes the adapters of a lora or qlora workload.

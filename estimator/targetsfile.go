@@ -316,7 +316,9 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 	}
 	if _, errs := newEstimation(t, m); len(errs) > 0 {
 		report(errs)
+		return t
 	}
+	t.resolved = &resolvedModel{source: t.Model, model: m}
 	return t
 }
 

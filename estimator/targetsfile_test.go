@@ -59,8 +59,11 @@ func TestLoadTargetsValid(t *testing.T) {
 	targets, err := LoadTargets("testdata/targets/valid-design.yml")
 	require.NoError(t, err)
 	require.Len(t, targets, 2)
+	first := targets[0]
+	require.NotNil(t, first.resolved, "the parser keeps the model it resolved")
+	first.resolved = nil
 	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Inference,
-		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, targets[0])
+		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
 	// A relative hf_config is relative to the file's directory.
 	assert.Equal(t, filepath.Join("testdata", "targets", "models", "llama-2-7b", "config.json"), targets[1].Model.HFConfig)
 	assert.Equal(t, &LoRA{Rank: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}, targets[1].LoRA)
@@ -86,6 +89,30 @@ func TestLoadTargetsValid(t *testing.T) {
 	assert.Equal(t, RecomputeSelective, train.Recompute)
 	assert.Equal(t, 512, own.Context, "the target's own value wins")
 	assert.Equal(t, ptr(false), own.FlashAttention)
+}
+
+// Estimating a target of a targets file reads its model files no second
+// time: the file read when it was parsed is the one estimated, even if it
+// changes or goes away in between.
+func TestEstimateReusesTheParsedModel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.json")
+	require.NoError(t, os.WriteFile(config, mustRead(t, "testdata/targets/models/llama-2-7b/config.json"), 0o600))
+	targets, err := ParseTargets([]byte("targets:\n  - name: a\n    model: {hf_config: config.json}\n"), filepath.Join(dir, "t.yml"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(config))
+
+	e, err := Estimate(targets[0])
+	require.NoError(t, err)
+	assert.EqualValues(t, 6_738_415_616, e.Model().Parameters) // Llama-2-7B, REFERENCES §4
+
+	// A source changed after parsing is resolved anew.
+	changed := targets[0]
+	changed.Model = ModelSource{Preset: "gpt2"}
+	e, err = Estimate(changed)
+	require.NoError(t, err)
+	assert.EqualValues(t, 124_439_808, e.Model().Parameters) // GPT-2, REFERENCES §4
 }
 
 func TestParseTargetsLimits(t *testing.T) {
