@@ -12,7 +12,7 @@ FUZZTIME ?= 20s
 # Headers of the NVML C API mark some functions deprecated; the warnings are noise.
 export CGO_CFLAGS ?= -Wno-deprecated-declarations
 
-.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu idle-rss soak
+.PHONY: all build build-nocgo test test-race test-nocgo vet style lint unused bench fuzz demo golden test-gpu idle-rss soak lint-install
 
 all: style vet test build
 
@@ -41,8 +41,15 @@ style:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-lint: ## golangci-lint when installed
-	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: skipping lint"; fi
+GOLANGCI_LINT ?= golangci-lint
+GOLANGCI_LINT_VERSION := v2.15.0
+lint: ## golangci-lint with .golangci.yml; `make lint-install` gets it through the Go module proxy
+	@command -v $(GOLANGCI_LINT) >/dev/null || { echo "golangci-lint not found: run make lint-install (or set GOLANGCI_LINT=)"; exit 1; }
+	$(GOLANGCI_LINT) run ./...
+	CGO_ENABLED=0 $(GOLANGCI_LINT) run ./...
+
+lint-install:
+	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 unused: ## go.mod and go.sum must be tidy
 	$(GO) mod tidy

@@ -35,8 +35,11 @@ func candidates(devices []nvml.Device) ([]candidate, []deviceSize) {
 	return cands, sizes
 }
 
+// placeable reports whether d can take a target: it is up, and it is not a
+// GPU split into MIG instances (they hold its memory).
 func placeable(d nvml.Device) bool {
-	return d.Err == nil && !(d.MIGMode == nvml.MIGEnabled && !d.IsMIG())
+	split := d.MIGMode == nvml.MIGEnabled && !d.IsMIG()
+	return d.Err == nil && !split
 }
 
 // placement is a target placed on the devices that leave it the most

@@ -143,8 +143,8 @@ func withMIG(s *server.Server, want []Device) []Device {
 	return append([]Device{want[0], d0, d2}, want[1:]...)
 }
 
-// dlopenMissing is what dlopen says on a host without the driver.
-var dlopenMissing = errors.New("libnvidia-ml.so.1: cannot open shared object file: No such file or directory")
+// errDlopenMissing is what dlopen says on a host without the driver.
+var errDlopenMissing = errors.New("libnvidia-ml.so.1: cannot open shared object file: No such file or directory")
 
 func adapterHarness(t *testing.T, s *server.Server, mig bool) *harness {
 	drv := &driver{lost: map[int]bool{}}
@@ -156,7 +156,7 @@ func adapterHarness(t *testing.T, s *server.Server, mig bool) *harness {
 		var err error
 		drv.locked(func() {
 			if drv.unloaded {
-				err = dlopenMissing
+				err = errDlopenMissing
 			}
 		})
 		return err
@@ -199,7 +199,7 @@ func TestAdapterContract(t *testing.T) {
 func newTestAdapter(t *testing.T, s *server.Server) (*adapter, []Device, *driver) {
 	drv := &driver{lost: map[int]bool{}}
 	want := mockHost(s, drv)
-	a := newAdapter(s, slog.New(slog.DiscardHandler), func() error { return dlopenMissing })
+	a := newAdapter(s, slog.New(slog.DiscardHandler), func() error { return errDlopenMissing })
 	t.Cleanup(func() {
 		require.NoError(t, a.Close())
 		assert.Equal(t, drv.inits, drv.shutdowns, "one Shutdown per successful Init")
@@ -492,12 +492,12 @@ func TestAdapterMissingLibrary(t *testing.T) {
 		drv := &driver{lost: map[int]bool{}, unloaded: true}
 		mockHost(s, drv)
 		logs := &countingHandler{}
-		a := newAdapter(s, slog.New(logs), func() error { return dlopenMissing })
+		a := newAdapter(s, slog.New(logs), func() error { return errDlopenMissing })
 		defer a.Close()
 		for range 3 {
 			_, err := a.Snapshot(t.Context())
 			require.ErrorIs(t, err, ErrUnavailable)
-			assert.Equal(t, "nvml unavailable: "+dlopenMissing.Error(), err.Error())
+			assert.Equal(t, "nvml unavailable: "+errDlopenMissing.Error(), err.Error())
 		}
 		assert.Len(t, s.InitCalls(), 3)
 		assert.Equal(t, 1, logs.warns)
