@@ -266,21 +266,22 @@ func (a *adapter) readGPU(i int) []Device {
 		return []Device{a.down(d, "read power", ret)}
 	}
 	checkDevice(&d)
-	devices := []Device{d}
 	if d.MIGMode == MIGEnabled && d.Err == nil {
-		devices = append(devices, a.readMIG(h, d)...)
+		return a.readMIG(h, d)
 	}
-	return devices
+	return []Device{d}
 }
 
-// readMIG reads the MIG instances of a GPU in MIG mode. NVML reports
+// readMIG reads a GPU in MIG mode and its instances. NVML reports
 // utilisation, temperature and power per physical GPU, not per instance.
+// The instances hold the GPU's memory: if they cannot be enumerated the
+// GPU is down, not up and empty.
 func (a *adapter) readMIG(h gonvml.Device, parent Device) []Device {
 	count, ret := h.GetMaxMigDeviceCount()
 	if ret != gonvml.SUCCESS {
-		return nil
+		return []Device{a.down(parent, "get max MIG device count", ret)}
 	}
-	var migs []Device
+	migs := []Device{parent}
 	for j := range count {
 		mh, ret := h.GetMigDeviceHandleByIndex(j)
 		if errors.Is(ret, gonvml.ERROR_NOT_FOUND) || errors.Is(ret, gonvml.ERROR_INVALID_ARGUMENT) {

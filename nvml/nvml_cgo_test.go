@@ -358,6 +358,41 @@ func TestAdapterMIG(t *testing.T) {
 		assert.Equal(t, want[0].UUID, snap.Devices[1].ParentUUID)
 		assert.Equal(t, identity(want[2:]), identity(snap.Devices[2:]))
 	})
+	// Its instances hold a MIG GPU's memory: a GPU whose instances cannot
+	// be counted has none to offer and must not look up and empty.
+	for _, tc := range []struct {
+		ret    gonvml.Return
+		reinit bool
+	}{
+		{gonvml.ERROR_UNKNOWN, false},
+		{gonvml.ERROR_GPU_IS_LOST, true},
+	} {
+		t.Run("instances that cannot be counted mark the GPU down: "+tc.ret.Error(), func(t *testing.T) {
+			s := dgxa100.New()
+			a, want, drv := newTestAdapter(t, s)
+			want = withMIG(s, want)
+			gpu0 := s.Devices[0].(*server.Device)
+			gpu0.GetMaxMigDeviceCountFunc = func() (int, gonvml.Return) { return 0, tc.ret }
+			snap, err := a.Snapshot(t.Context())
+			require.NoError(t, err)
+			require.Len(t, snap.Devices, len(want)-2, "no instances")
+			gpu := snap.Devices[0]
+			require.ErrorIs(t, gpu.Err, tc.ret)
+			assert.Contains(t, gpu.Err.Error(), "MIG device count")
+			assert.Equal(t, want[0].UUID, gpu.UUID)
+			assert.Equal(t, MIGEnabled, gpu.MIGMode)
+			assert.Zero(t, gpu.Memory)
+			assert.Equal(t, identity(want[3:]), identity(snap.Devices[1:]))
+
+			_, err = a.Snapshot(t.Context())
+			require.NoError(t, err)
+			wantInits := 1
+			if tc.reinit {
+				wantInits = 2 // a lost GPU asks for a fresh Init
+			}
+			assert.Equal(t, wantInits, drv.inits)
+		})
+	}
 }
 
 func TestProfileName(t *testing.T) {
