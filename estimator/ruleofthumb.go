@@ -2,6 +2,7 @@ package estimator
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 )
 
@@ -62,9 +63,23 @@ func ceilDiv(num, den *big.Int) int64 {
 // the GPU as the seed does. For inference it also says how many copies of
 // the weights one GPU holds (the seed: a 7 GB INT8 model runs 3 times on a
 // 24 GB card).
+//
+// Rule C divides rule B's count by 8, which holds for weights of up to about
+// 2.8 bytes per parameter: for fp32 weights it gives fewer GPUs than the
+// weights fill (7B in fp32 on a 24 GB card: 1). There the count is the
+// fewest GPUs the weights fit on, so that the count and the fit agree.
 func (e *Estimation) ruleOfThumbFit(g GPU) Fit {
-	n := max(e.ruleOfThumbGPUs(g), 1)
 	usable := e.Usable(g.MemoryBytes, 0) // the whole GPU: memoryCap is 1
+	if usable <= 0 {
+		l := Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: 1}
+		return Fit{GPU: g, Usable: usable, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context),
+			UnfitReason: fmt.Sprintf("%s offers no usable memory", g.Name)}
+	}
+	n := max(e.ruleOfThumbGPUs(g), 1)
+	if e.in.workload == Inference {
+		weights := e.in.weights.bytesFor(float64(e.model.Parameters))
+		n = max(n, int(min(math.Ceil(weights/float64(usable)), MaxGPUs+1)))
+	}
 	if n > MaxGPUs {
 		l := Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: MaxGPUs, ZeROStage: 3}
 		return Fit{GPU: g, Usable: usable, Layout: l, PerGPU: e.components(l, e.in.batch, e.in.context),

@@ -67,3 +67,32 @@ func TestRuleOfThumbLlama3(t *testing.T) {
 	assert.Equal(t, []string{"activations"}, e.Requirement().Unknown)
 	assert.Zero(t, e.MaxBatch(80<<30, 1), "the rules do not depend on the batch")
 }
+
+// Rule C (training GPUs / 8) undercounts weights above about 2.8 bytes per
+// parameter: 7B in fp32 is 28 GB (the seed's own figure), which one 24 GB
+// card cannot hold although ceil(7 / 8) = 1. The count is then the fewest
+// GPUs the weights fit on, so gpus_required and the fit never disagree.
+func TestRuleOfThumbInferenceCountHoldsTheWeights(t *testing.T) {
+	t.Parallel()
+	e, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: Inference, Precision: "fp32"})
+	require.NoError(t, err)
+	g, err := LookupGPU("24GB")
+	require.NoError(t, err)
+	fit := e.ForGPU(g)
+	assert.Equal(t, 2, fit.GPUsRequired) // ceil(28 / 24)
+	assert.LessOrEqual(t, fit.PerGPU.Total, fit.Usable)
+	assert.Empty(t, fit.UnfitReason)
+}
+
+// A GPU whose driver reserves all of its memory offers nothing: the rules
+// divide by the GPU's size, so this must be an unfit reason, not a panic.
+func TestRuleOfThumbGPUWithoutMemory(t *testing.T) {
+	t.Parallel()
+	for _, w := range []Workload{Inference, Training} {
+		e, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: w})
+		require.NoError(t, err)
+		fit := e.ForGPU(GPU{Name: "reserved", MemoryBytes: 0})
+		assert.Zero(t, fit.GPUsRequired, w)
+		assert.Equal(t, "reserved offers no usable memory", fit.UnfitReason, w)
+	}
+}
