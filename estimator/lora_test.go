@@ -86,3 +86,21 @@ func TestLoRAComponents(t *testing.T) {
 	assert.Equal(t, int64(4*159907840), c.Gradients)
 	assert.Equal(t, int64(8*159907840), c.Optimizer)
 }
+
+// ZeRO-3 shards lora's frozen base weights and gathers the largest layer at
+// a time, as it does in full training (DeepSpeed's largest-layer term): the
+// per-GPU weights are the shard plus that layer, never the shard alone.
+func TestLoRAZeRO3GathersTheLargestLayer(t *testing.T) {
+	t.Parallel()
+	e := estimatePreset(t, Target{Workload: LoRAWork, DataParallel: 8, ZeROStage: 3}, "llama-3-70b")
+	m := e.Model()
+	r := e.Requirement()
+	require.Equal(t, Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: 8, ZeROStage: 3}, r.Layout)
+	c := r.Components
+	// bf16 frozen weights: 2 bytes × (N / 8 + the embedding matrix, Llama-3-70B's largest unit).
+	largest := int64(m.VocabSize) * int64(m.HiddenSize) // 128256 × 8192 > one decoder layer
+	require.Greater(t, largest, m.LayerParameters)
+	adapters := c.Weights - (2*m.Parameters/8 + 2*largest)
+	assert.GreaterOrEqual(t, adapters, int64(0), "the gathered layer is counted")
+	assert.Less(t, adapters, int64(1<<30), "only the adapters remain: %d bytes", adapters)
+}

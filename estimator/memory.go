@@ -53,13 +53,28 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 		}
 	default: // lora, qlora
 		st := e.adapterStates(l)
-		s.weights = e.frozenWeights(l)/zeroShard(l, 3) + st.weights
+		s.weights = e.frozenShard(l) + st.weights
 		s.gradients, s.optimizer = st.gradients, st.optimizer
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
 	}
 	return s
+}
+
+// frozenShard is the frozen base weights of lora and qlora on one GPU of
+// layout l. ZeRO-3 (FSDP) shards them and, as for full training, gathers one
+// layer at a time: the largest, in the frozen weights' own format (averaged
+// over the layout's mix of quantised and 16-bit tensors).
+func (e *Estimation) frozenShard(l Layout) float64 {
+	w := e.frozenWeights(l)
+	shard := zeroShard(l, 3)
+	linear, plain := e.paramSplit(l)
+	if shard == 1 || linear+plain == 0 {
+		return w
+	}
+	perParam := w / (linear + plain)
+	return w/shard + perParam*float64(largestLayer(e.model))/float64(l.TensorParallel)
 }
 
 // zeroShard is the divisor ZeRO applies to a part that it shards from stage
