@@ -43,7 +43,6 @@ type adapter struct {
 	reinit      bool // a lifecycle error asks for Shutdown and Init first
 	hasMemoryV2 bool
 	hasMIG      bool
-	lastLogged  string         // the whole-backend failure last logged
 	known       map[int]Device // each GPU's identity at its last good read
 }
 
@@ -142,18 +141,14 @@ func (a *adapter) readOnce() (Snapshot, error) {
 }
 
 // init initialises the library unless it is, and probes the optional
-// symbols. Each failure is logged once, not at every snapshot.
+// symbols. A failure is the snapshot's error, not logged here: the caller
+// (the collector, or inventory) reports it once.
 func (a *adapter) init() error {
 	if a.initialized {
 		return nil
 	}
 	if ret := a.lib.Init(); ret != gonvml.SUCCESS {
-		err := a.initError(ret)
-		if err.Error() != a.lastLogged {
-			a.logger.Warn("nvml unavailable; retrying at later snapshots", "err", err)
-			a.lastLogged = err.Error()
-		}
-		return err
+		return a.initError(ret)
 	}
 	a.initialized = true
 	ext := a.lib.Extensions()
@@ -161,10 +156,6 @@ func (a *adapter) init() error {
 	a.hasMIG = true
 	for _, sym := range symbolsMIG {
 		a.hasMIG = a.hasMIG && ext.LookupSymbol(sym) == nil
-	}
-	if a.lastLogged != "" {
-		a.logger.Info("nvml available again")
-		a.lastLogged = ""
 	}
 	return nil
 }
