@@ -127,8 +127,9 @@ func (p *targetsParser) parse(data []byte) TargetsFile {
 		t := p.target(own, defaults, path, item.Line)
 		if first, dup := names[t.Name]; dup && t.Name != "" {
 			p.errorf(lineOf(own, "name", item.Line), path, "name", "duplicate name %q; the first is at line %d", t.Name, first)
+		} else {
+			names[t.Name] = lineOf(own, "name", item.Line)
 		}
-		names[t.Name] = lineOf(own, "name", item.Line)
 		file.Targets = append(file.Targets, t)
 	}
 	return file
@@ -505,6 +506,10 @@ func appliesTo(key string, w Workload) bool {
 		return w.adapts()
 	case "max_batched_tokens":
 		return w == Inference
+	case "precision":
+		// QLoRA's base is quantised (nf4-dq by default): a file-wide 16-bit
+		// precision is meant for the other targets.
+		return w != QLoRAWork
 	}
 	return true
 }

@@ -15,17 +15,19 @@ func TestLoadTargetsInvalid(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/targets/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml":  `:4: targets[0]: unknown field "batchh"; valid: batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
-		"invalid-batch-zero.yml":     `:6: targets[1].batch: must be at least 1, got 0`,
-		"invalid-context-zero.yml":   `:4: targets[0].context: must be at least 1, got 0`,
-		"invalid-wrong-type.yml":     `:4: targets[0].batch: must be an integer, got str "four"`,
-		"invalid-duplicate-name.yml": `:4: targets[1].name: duplicate name "a"; the first is at line 2`,
-		"invalid-duplicate-key.yml":  `:4: targets[0].model: given twice; the first is at line 3`,
-		"invalid-empty.yml":          ": the file is empty; write `targets: []` for a file without targets",
-		"invalid-empty-name.yml":     `:2: targets[0].name: must not be empty`,
-		"invalid-control-name.yml":   `:2: targets[0].name: "a\tb" holds a control character or invalid UTF-8`,
-		"invalid-long-name.yml":      `:2: targets[0].name: is 129 bytes long; at most 128 are allowed`,
-		"invalid-parameters.yml":     `:3: targets[0].model: parameters: parameter count "1e40" is above the limit of 1e15`,
+		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
+		"invalid-batch-zero.yml":    `:6: targets[1].batch: must be at least 1, got 0`,
+		"invalid-context-zero.yml":  `:4: targets[0].context: must be at least 1, got 0`,
+		"invalid-wrong-type.yml":    `:4: targets[0].batch: must be an integer, got str "four"`,
+		// Every duplicate points at the first, not at the one before it.
+		"invalid-duplicate-name.yml": `:4: targets[1].name: duplicate name "a"; the first is at line 2` + "\n" +
+			dir + `invalid-duplicate-name.yml:6: targets[2].name: duplicate name "a"; the first is at line 2`,
+		"invalid-duplicate-key.yml": `:4: targets[0].model: given twice; the first is at line 3`,
+		"invalid-empty.yml":         ": the file is empty; write `targets: []` for a file without targets",
+		"invalid-empty-name.yml":    `:2: targets[0].name: must not be empty`,
+		"invalid-control-name.yml":  `:2: targets[0].name: "a\tb" holds a control character or invalid UTF-8`,
+		"invalid-long-name.yml":     `:2: targets[0].name: is 129 bytes long; at most 128 are allowed`,
+		"invalid-parameters.yml":    `:3: targets[0].model: parameters: parameter count "1e40" is above the limit of 1e15`,
 		"invalid-tensor-parallel.yml": `:4: targets[0].tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); ` +
 			`valid degrees: 1, 2, 4, 8, 16, 32`,
 		"invalid-workload.yml":          `:4: targets[0].workload: unknown "serving"; valid: inference, training, lora, qlora`,
@@ -89,6 +91,23 @@ func TestLoadTargetsValid(t *testing.T) {
 	assert.Equal(t, RecomputeSelective, train.Recompute)
 	assert.Equal(t, 512, own.Context, "the target's own value wins")
 	assert.Equal(t, ptr(false), own.FlashAttention)
+}
+
+// A file-wide 16-bit precision is for the targets that take one: a qlora
+// target keeps its quantised base instead of being refused.
+func TestDefaultPrecisionSkipsQLoRA(t *testing.T) {
+	t.Parallel()
+	targets, err := ParseTargets([]byte(`defaults: {precision: bf16}
+targets:
+  - {name: tune, model: {preset: gpt2}, workload: qlora}
+  - {name: serve, model: {preset: gpt2}}
+`), "t.yml")
+	require.NoError(t, err)
+	assert.Empty(t, targets[0].Precision, "qlora keeps its own default, nf4-dq")
+	assert.Equal(t, "bf16", targets[1].Precision)
+	e, err := Estimate(targets[0])
+	require.NoError(t, err)
+	assert.Equal(t, "nf4-dq", e.Precision())
 }
 
 // Estimating a target of a targets file reads its model files no second
