@@ -307,10 +307,10 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		report(errs)
 		return t
 	}
-	if t.Model.HFConfig != "" && !filepath.IsAbs(t.Model.HFConfig) && p.baseDir != "" {
-		t.Model.HFConfig = filepath.Join(p.baseDir, t.Model.HFConfig)
-	}
-	m, err := t.Model.Resolve("")
+	// A relative hf_config is relative to the file's directory; the target
+	// keeps the path as written (it names the model in labels), and the
+	// model resolved here is the one Estimate uses.
+	m, err := t.Model.Resolve(p.baseDir)
 	if err != nil {
 		report([]fieldError{{field: "model", msg: err.Error(), cause: err}})
 		return t

@@ -66,8 +66,13 @@ func TestLoadTargetsValid(t *testing.T) {
 	first.resolved = nil
 	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Inference,
 		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
-	// A relative hf_config is relative to the file's directory.
-	assert.Equal(t, filepath.Join("testdata", "targets", "models", "llama-2-7b", "config.json"), targets[1].Model.HFConfig)
+	// A relative hf_config is relative to the file's directory, and kept as
+	// written: it names the model in labels and reports.
+	assert.Equal(t, "models/llama-2-7b/config.json", targets[1].Model.HFConfig)
+	e, err := Estimate(targets[1])
+	require.NoError(t, err)
+	assert.EqualValues(t, 6_738_415_616, e.Model().Parameters) // Llama-2-7B, REFERENCES §4
+	assert.Equal(t, "models/llama-2-7b/config.json", e.Report(nil).Model)
 	assert.Equal(t, &LoRA{Rank: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}, targets[1].LoRA)
 	for _, target := range targets {
 		_, err := Estimate(target)
