@@ -114,10 +114,10 @@ func newStatusPage(v view, metricsPath string) statusPage {
 			}
 			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
 		}
-		for _, part := range components(need) {
-			cell := componentCell{Name: part.name, Value: "unknown"}
-			if part.known {
-				cell.Value = formatGiB(part.bytes)
+		for _, part := range need.Parts() {
+			cell := componentCell{Name: part.Name, Value: "unknown"}
+			if part.Known {
+				cell.Value = formatGiB(part.Bytes)
 			}
 			row.Components = append(row.Components, cell)
 		}

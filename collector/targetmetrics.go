@@ -5,8 +5,6 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vramfit/vramfit/estimator"
 )
 
 var (
@@ -90,9 +88,9 @@ func newTargetMetrics(v view) *targetMetrics {
 		if v.plan != nil {
 			need = v.plan.entries[i].fit.PerGPU
 		}
-		for _, c := range components(need) {
-			if c.known {
-				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.name), float64(c.bytes)})
+		for _, c := range need.Parts() {
+			if c.Known {
+				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.Name), float64(c.Bytes)})
 			}
 		}
 		if v.plan == nil {
@@ -126,26 +124,4 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 			ch <- b.add(vs.maxBatch, float64(p.maxBatch))
 		}
 	}
-}
-
-// component is one part of a requirement.
-type component struct {
-	name  string
-	bytes int64
-	known bool
-}
-
-// components lists c's parts in a fixed order, total last, each marked
-// unknown where the estimator could not estimate it.
-func components(c estimator.Components) []component {
-	parts := []component{
-		{name: "weights", bytes: c.Weights}, {name: "kv_cache", bytes: c.KVCache},
-		{name: "activations", bytes: c.Activations}, {name: "gradients", bytes: c.Gradients},
-		{name: "optimizer", bytes: c.Optimizer}, {name: "overhead", bytes: c.Overhead},
-		{name: "total", bytes: c.Total},
-	}
-	for i := range parts {
-		parts[i].known = !slices.Contains(c.Unknown, parts[i].name)
-	}
-	return parts
 }

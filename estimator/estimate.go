@@ -3,6 +3,7 @@ package estimator
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -18,6 +19,30 @@ type Components struct {
 	Overhead    int64    `json:"overhead"`
 	Total       int64    `json:"total"`
 	Unknown     []string `json:"unknown,omitempty"`
+}
+
+// Part is one named component of a requirement: weights, kv_cache,
+// activations, gradients, optimizer, overhead or total.
+type Part struct {
+	Name  string
+	Bytes int64
+	// Known is false for a part listed in Components.Unknown.
+	Known bool
+}
+
+// Parts lists c's components in a fixed order, total last: the order of the
+// metric's component label, the status page and the planner's table.
+func (c Components) Parts() []Part {
+	parts := []Part{
+		{Name: "weights", Bytes: c.Weights}, {Name: "kv_cache", Bytes: c.KVCache},
+		{Name: "activations", Bytes: c.Activations}, {Name: "gradients", Bytes: c.Gradients},
+		{Name: "optimizer", Bytes: c.Optimizer}, {Name: "overhead", Bytes: c.Overhead},
+		{Name: "total", Bytes: c.Total},
+	}
+	for i := range parts {
+		parts[i].Known = !slices.Contains(c.Unknown, parts[i].Name)
+	}
+	return parts
 }
 
 // Layout is how a target is spread over GPUs. For inference DataParallel

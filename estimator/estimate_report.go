@@ -136,21 +136,13 @@ func (e *Estimation) Report(g *GPU) Report {
 }
 
 func reportBytes(c Components) ReportBytes {
-	known := func(name string, v int64) *int64 {
-		for _, u := range c.Unknown {
-			if u == name {
-				return nil
-			}
+	var r ReportBytes
+	fields := map[string]**int64{"weights": &r.Weights, "kv_cache": &r.KVCache, "activations": &r.Activations,
+		"gradients": &r.Gradients, "optimizer": &r.Optimizer, "overhead": &r.Overhead, "total": &r.Total}
+	for _, p := range c.Parts() {
+		if p.Known {
+			*fields[p.Name] = &p.Bytes
 		}
-		return &v
 	}
-	return ReportBytes{
-		Weights:     known("weights", c.Weights),
-		KVCache:     known("kv_cache", c.KVCache),
-		Activations: known("activations", c.Activations),
-		Gradients:   known("gradients", c.Gradients),
-		Optimizer:   known("optimizer", c.Optimizer),
-		Overhead:    known("overhead", c.Overhead),
-		Total:       known("total", c.Total),
-	}
+	return r
 }

@@ -248,3 +248,15 @@ func BenchmarkRequiredGPUs(b *testing.B) {
 		})
 	}
 }
+
+// Parts lists every component once, in the order of the metric's component
+// label, with the unknown ones marked rather than counted as 0.
+func TestComponentsParts(t *testing.T) {
+	t.Parallel()
+	c := Components{Weights: 1, Gradients: 2, Optimizer: 3, Overhead: 4, Total: 10, Unknown: []string{"kv_cache", "activations"}}
+	assert.Equal(t, []Part{
+		{Name: "weights", Bytes: 1, Known: true}, {Name: "kv_cache"}, {Name: "activations"},
+		{Name: "gradients", Bytes: 2, Known: true}, {Name: "optimizer", Bytes: 3, Known: true},
+		{Name: "overhead", Bytes: 4, Known: true}, {Name: "total", Bytes: 10, Known: true},
+	}, c.Parts())
+}

@@ -223,18 +223,13 @@ func (e *Estimation) unfitReason(g GPU, usable int64, l Layout, c Components) st
 	if usable <= 0 {
 		return fmt.Sprintf("%s offers no usable memory", g.Name)
 	}
-	parts := []struct {
-		name  string
-		bytes int64
-	}{
-		{"weights", c.Weights}, {"kv_cache", c.KVCache}, {"activations", c.Activations},
-		{"gradients", c.Gradients}, {"optimizer", c.Optimizer}, {"overhead", c.Overhead},
-	}
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].bytes > parts[j].bytes })
+	parts := c.Parts()
+	parts = parts[:len(parts)-1] // the parts, not their total
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].Bytes > parts[j].Bytes })
 	var largest []string
 	for _, p := range parts[:3] {
-		if p.bytes > 0 {
-			largest = append(largest, fmt.Sprintf("%s %s", p.name, formatBytes(p.bytes)))
+		if p.Bytes > 0 {
+			largest = append(largest, fmt.Sprintf("%s %s", p.Name, formatBytes(p.Bytes)))
 		}
 	}
 	return fmt.Sprintf("no number of %s fits: even on %d GPUs (%s) each needs %s of the %s usable; the largest parts are %s",
