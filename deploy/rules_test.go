@@ -106,6 +106,37 @@ func TestEveryRuleHasUnitTests(t *testing.T) {
 	}
 }
 
+// collectorsThatFail are the collectors whose
+// vramfit_scrape_collector_success can be 0. The targets are validated when
+// their file loads, so placing them at a scrape cannot fail.
+var collectorsThatFail = []string{"nvml"}
+
+var (
+	collectorSuccess = regexp.MustCompile(`vramfit_scrape_collector_success(\{[^}]*\})?`)
+	collectorMatcher = regexp.MustCompile(`collector\s*(=~|!=|!~|=)\s*"([^"]*)"`)
+)
+
+// TestCollectorAlertsCanFire checks that an alert on collector failures
+// selects by name only collectors that can fail: on any other it never fires.
+func TestCollectorAlertsCanFire(t *testing.T) {
+	groups, err := LoadRuleGroups(".")
+	require.NoError(t, err)
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			for _, m := range collectorSuccess.FindAllStringSubmatch(r.Expr, -1) {
+				matcher := collectorMatcher.FindStringSubmatch(m[1])
+				if assert.NotNil(t, matcher, "%s: %s selects no collector", r.Alert, m[0]) {
+					assert.Equal(t, "=", matcher[1], "%s: %s: select one collector by name", r.Alert, m[0])
+					assert.Contains(t, collectorsThatFail, matcher[2], "%s: %s: this collector never fails", r.Alert, m[0])
+				}
+			}
+		}
+	}
+}
+
 func TestRuleNamesAreUnique(t *testing.T) {
 	groups, err := LoadRuleGroups(".")
 	require.NoError(t, err)

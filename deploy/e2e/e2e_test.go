@@ -56,7 +56,6 @@ var emptyWhenHealthy = map[string]string{
 	"alert VramfitTargetHeadroomLow":     "every target has more than 4 GiB of headroom on an idle H100",
 	"alert VramfitGPUDown":               "every GPU answers",
 	"alert VramfitNVMLFailing":           "the fake NVML answers",
-	"alert VramfitCollectorFailing":      "every collector succeeds",
 	"alert VramfitConfigReloadFailed":    "the targets file loaded",
 	"alert VramfitExporterDown":          "the agent is scraped",
 	"alert VramfitExporterAbsent":        "the job has its target",
