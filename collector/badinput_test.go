@@ -76,7 +76,7 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "one target too many", content: manyTargets(estimator.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
 		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", estimator.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
 		{name: "hf_config an endless file", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is larger than the 4 MiB limit for this file"},
-		{name: "a directory", dir: true, want: ": read targets file " + path + ": read " + path + ": is a directory"},
+		{name: "a directory", dir: true, want: ": invalid target: read " + path + ": read " + path + ": is a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vramfit/vramfit/estimator"
 )
 
 var (
@@ -83,7 +85,7 @@ func (s *TargetStore) reload() (changed bool, err error) {
 		s.swap(&Targets{})
 		return true, nil
 	}
-	data, err := readTargetsFile(s.path)
+	data, err := estimator.ReadTargetsFile(s.path)
 	if err != nil {
 		return false, err
 	}

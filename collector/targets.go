@@ -3,8 +3,6 @@ package collector
 import (
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"os"
 	"sync/atomic"
 
 	"github.com/vramfit/vramfit/estimator"
@@ -33,7 +31,7 @@ type target struct {
 // target. Errors name the file, and where the parser knows them the line
 // and field.
 func LoadTargets(path string) (*Targets, error) {
-	data, err := readTargetsFile(path)
+	data, err := estimator.ReadTargetsFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -50,21 +48,6 @@ func (t *Targets) Estimations() []*estimator.Estimation {
 		out[i] = tg.est
 	}
 	return out
-}
-
-// readTargetsFile reads at most one byte more than the estimator accepts,
-// so that an oversized file is refused without being read whole.
-func readTargetsFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read targets file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, estimator.MaxTargetsFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read targets file %s: %w", path, err)
-	}
-	return data, nil
 }
 
 // newTargets parses data (the content of path) and estimates each target,

@@ -35,6 +35,17 @@ type TargetsFile struct {
 // LoadTargets reads and parses a targets file. A relative hf_config path is
 // relative to the file's directory.
 func LoadTargets(path string) ([]Target, error) {
+	data, err := ReadTargetsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTargets(data, path)
+}
+
+// ReadTargetsFile reads a targets file, at most one byte more than
+// MaxTargetsFileSize: enough for ParseTargets to refuse an oversized file
+// without it being read whole.
+func ReadTargetsFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
@@ -44,7 +55,7 @@ func LoadTargets(path string) ([]Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %w", ErrInvalidTarget, path, err)
 	}
-	return ParseTargets(data, path)
+	return data, nil
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:
