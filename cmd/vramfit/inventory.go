@@ -34,8 +34,8 @@ func newInventoryCommand(app *kingpin.Application) command {
 }
 
 func (f *inventoryFlags) run(e env) int {
-	// Every failure reaches the user as the error below: the backend's
-	// own log lines would only repeat it.
+	// The command prints its listing or one line of error, nothing else:
+	// the backend's log lines (a re-initialisation) are not for this output.
 	backend, err := nvml.Open(nvml.Config{Fake: f.fake, LibraryPath: f.libraryPath}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s inventory: %v\n", programName, err)
