@@ -114,11 +114,6 @@ func (r *ranking) place(e *planEntry) placement {
 	return p
 }
 
-// place puts e's target on e.gpus of cands.
-func place(e *planEntry, cands []candidate) placement {
-	return rank(e.capacity, cands).place(e)
-}
-
 // capacityClasses groups a plan's entries by their capacities, so that a
 // scrape ranks the devices once per memory cap rather than per target.
 type capacityClasses struct {

@@ -118,3 +118,9 @@ func FuzzPlace(f *testing.F) {
 		}
 	})
 }
+
+// place puts e's target on e.gpus of cands, as a scrape does through the
+// ranking of e's capacity.
+func place(e *planEntry, cands []candidate) placement {
+	return rank(e.capacity, cands).place(e)
+}

@@ -11,18 +11,21 @@ import (
 type Architecture struct {
 	ModelType string `json:"model_type" yaml:"model_type"`
 
-	HiddenSize            int    `json:"hidden_size,omitempty" yaml:"hidden_size,omitempty"`
-	IntermediateSize      int    `json:"intermediate_size,omitempty" yaml:"intermediate_size,omitempty"`
-	NumHiddenLayers       int    `json:"num_hidden_layers,omitempty" yaml:"num_hidden_layers,omitempty"`
-	NumAttentionHeads     int    `json:"num_attention_heads,omitempty" yaml:"num_attention_heads,omitempty"`
-	NumKeyValueHeads      int    `json:"num_key_value_heads,omitempty" yaml:"num_key_value_heads,omitempty"`
-	HeadDim               int    `json:"head_dim,omitempty" yaml:"head_dim,omitempty"`
-	VocabSize             int    `json:"vocab_size,omitempty" yaml:"vocab_size,omitempty"`
-	MaxPositionEmbeddings int    `json:"max_position_embeddings,omitempty" yaml:"max_position_embeddings,omitempty"`
-	TieWordEmbeddings     *bool  `json:"tie_word_embeddings,omitempty" yaml:"tie_word_embeddings,omitempty"`
-	AttentionBias         bool   `json:"attention_bias,omitempty" yaml:"attention_bias,omitempty"`
-	MLPBias               bool   `json:"mlp_bias,omitempty" yaml:"mlp_bias,omitempty"`
-	HiddenAct             string `json:"hidden_act,omitempty" yaml:"hidden_act,omitempty"`
+	HiddenSize            int   `json:"hidden_size,omitempty" yaml:"hidden_size,omitempty"`
+	IntermediateSize      int   `json:"intermediate_size,omitempty" yaml:"intermediate_size,omitempty"`
+	NumHiddenLayers       int   `json:"num_hidden_layers,omitempty" yaml:"num_hidden_layers,omitempty"`
+	NumAttentionHeads     int   `json:"num_attention_heads,omitempty" yaml:"num_attention_heads,omitempty"`
+	NumKeyValueHeads      int   `json:"num_key_value_heads,omitempty" yaml:"num_key_value_heads,omitempty"`
+	HeadDim               int   `json:"head_dim,omitempty" yaml:"head_dim,omitempty"`
+	VocabSize             int   `json:"vocab_size,omitempty" yaml:"vocab_size,omitempty"`
+	MaxPositionEmbeddings int   `json:"max_position_embeddings,omitempty" yaml:"max_position_embeddings,omitempty"`
+	TieWordEmbeddings     *bool `json:"tie_word_embeddings,omitempty" yaml:"tie_word_embeddings,omitempty"`
+	AttentionBias         bool  `json:"attention_bias,omitempty" yaml:"attention_bias,omitempty"`
+	MLPBias               bool  `json:"mlp_bias,omitempty" yaml:"mlp_bias,omitempty"`
+	// HiddenAct (and GPT-2's ActivationFunction) are accepted so that an
+	// architecture can be copied from a config.json as it is; the MLP's
+	// shape (gated or not) follows from model_type, not from them.
+	HiddenAct string `json:"hidden_act,omitempty" yaml:"hidden_act,omitempty"`
 
 	// SlidingWindow is the attention window; null or absent means global
 	// attention (never an underestimate of the KV cache).

@@ -146,9 +146,6 @@ func (j joinedErrors) Error() string {
 
 func (j joinedErrors) Unwrap() []error { return j }
 
-// Target returns the target as given.
-func (e *Estimation) Target() Target { return e.target }
-
 // Model returns the resolved model.
 func (e *Estimation) Model() Model { return e.model }
 
