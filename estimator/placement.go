@@ -240,7 +240,12 @@ func (e *Estimation) unfitReason(g GPU, usable int64, l Layout, c Components) st
 func (l Layout) String() string {
 	s := fmt.Sprintf("tensor_parallel %d, pipeline_parallel %d", l.TensorParallel, l.PipelineParallel)
 	if l.DataParallel > 1 {
-		s += fmt.Sprintf(", data_parallel %d with ZeRO stage %d", l.DataParallel, l.ZeROStage)
+		s += fmt.Sprintf(", data_parallel %d", l.DataParallel)
+		// Inference replicas shard nothing: a stage is said only where
+		// data parallelism shards.
+		if l.ZeROStage > 0 {
+			s += fmt.Sprintf(" with ZeRO stage %d", l.ZeROStage)
+		}
 	}
 	return s
 }

@@ -232,3 +232,11 @@ func TestForGPUBareCount(t *testing.T) {
 		assert.Equal(t, tc.want, fit.GPUsRequired, "pipeline_parallel %d", tc.pp)
 	}
 }
+
+func TestLayoutString(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "tensor_parallel 2, pipeline_parallel 1", Layout{2, 1, 1, 0}.String())
+	assert.Equal(t, "tensor_parallel 1, pipeline_parallel 1, data_parallel 4 with ZeRO stage 3", Layout{1, 1, 4, 3}.String())
+	// Inference replicas shard nothing, so no stage is named.
+	assert.Equal(t, "tensor_parallel 1, pipeline_parallel 1, data_parallel 2", Layout{1, 1, 2, 0}.String())
+}

@@ -300,13 +300,7 @@ func writeTable(w io.Writer, r estimator.Report) {
 
 // verdict says how many GPUs the target takes and whether it fits.
 func verdict(r estimator.Report) string {
-	layout := fmt.Sprintf("tensor_parallel %d, pipeline_parallel %d", r.Layout.TensorParallel, r.Layout.PipelineParallel)
-	if r.Layout.DataParallel > 1 {
-		layout += fmt.Sprintf(", data_parallel %d", r.Layout.DataParallel)
-		if r.Workload != estimator.Inference {
-			layout += fmt.Sprintf(" with ZeRO stage %d", r.Layout.ZeROStage)
-		}
-	}
+	layout := r.Layout.String()
 	switch {
 	case r.GPU == nil:
 		return fmt.Sprintf("%d in the target's own layout (%s); give --gpu to count the GPUs of a kind", r.GPUs, layout)
