@@ -14,7 +14,7 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 	tokens := math.Min(float64(batch)*float64(context), float64(e.in.maxBatched))
 	h, d := float64(m.HiddenSize), float64(m.HeadDim)
 	qHeads := float64(m.Heads) / tp
-	kvHeads := math.Ceil(float64(max(m.KVHeads, 1)) / tp)
+	kvHeads := kvHeadsPerGPU(m, l)
 
 	// Attention: the residual and its normed copy, Q, K, V and the output.
 	attention := tokens * p * (2*h + 2*qHeads*d + 2*kvHeads*d)

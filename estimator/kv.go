@@ -9,8 +9,13 @@ import "math"
 func (e *Estimation) kvPerToken(l Layout) float64 {
 	m := e.model
 	layers := float64(stageLayers(m.Layers, l.PipelineParallel))
-	heads := math.Ceil(float64(max(m.KVHeads, 1)) / float64(l.TensorParallel))
-	return 2 * layers * heads * float64(m.HeadDim) * e.in.kv.Bits / 8
+	return 2 * layers * kvHeadsPerGPU(m, l) * float64(m.HeadDim) * e.in.kv.Bits / 8
+}
+
+// kvHeadsPerGPU is the KV heads one GPU of layout l holds: tensor
+// parallelism splits them, and replicates one on each GPU past their count.
+func kvHeadsPerGPU(m Model, l Layout) float64 {
+	return math.Ceil(float64(max(m.KVHeads, 1)) / float64(l.TensorParallel))
 }
 
 // kvTokens is the tokens a sequence keeps in the cache: its context, or the
