@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/common/version"
 
+	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/nvml"
 )
 
@@ -91,7 +92,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 		page.NVMLError = v.nvmlErr.Error()
 	}
 	if v.plan != nil {
-		page.HostGPU = fmt.Sprintf("%s, %s without the driver's reserve", v.plan.gpu.Name, formatGiB(v.plan.gpu.MemoryBytes))
+		page.HostGPU = fmt.Sprintf("%s, %s without the driver's reserve", v.plan.gpu.Name, estimator.FormatGiB(v.plan.gpu.MemoryBytes))
 	}
 	for _, d := range v.snapshot.Devices {
 		page.GPUs = append(page.GPUs, newGPURow(d))
@@ -104,7 +105,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 			e, p := &v.plan.entries[i], v.placements[i]
 			need = e.fit.PerGPU
 			row.Known, row.Fits, row.Idle = true, p.fits, p.fitsWhenIdle
-			row.Headroom = formatGiB(p.headroom)
+			row.Headroom = estimator.FormatGiB(p.headroom)
 			row.GPUs, row.UnfitReason = strconv.Itoa(e.fit.GPUsRequired), e.fit.UnfitReason
 			if e.fit.GPUsRequired == 0 {
 				row.GPUs = "none"
@@ -117,7 +118,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 		for _, part := range need.Parts() {
 			cell := componentCell{Name: part.Name, Value: "unknown"}
 			if part.Known {
-				cell.Value = formatGiB(part.Bytes)
+				cell.Value = estimator.FormatGiB(part.Bytes)
 			}
 			row.Components = append(row.Components, cell)
 		}
@@ -135,9 +136,9 @@ func newGPURow(d nvml.Device) gpuRow {
 		return row
 	}
 	m := d.Memory
-	row.Total, row.Used, row.Free = formatGiB(toInt64(m.Total)), formatGiB(toInt64(m.Used)), formatGiB(toInt64(m.Free))
+	row.Total, row.Used, row.Free = estimator.FormatGiB(toInt64(m.Total)), estimator.FormatGiB(toInt64(m.Used)), estimator.FormatGiB(toInt64(m.Free))
 	if m.HasReserved {
-		row.Reserved = formatGiB(toInt64(m.Reserved))
+		row.Reserved = estimator.FormatGiB(toInt64(m.Reserved))
 	}
 	if m.Total > 0 {
 		pct := func(b uint64) float64 { return float64(b) / float64(m.Total) * 100 }
@@ -181,6 +182,3 @@ func deviceList(devices []nvml.Device, chosen []int) string {
 	}
 	return strings.Join(labels, ", ")
 }
-
-// formatGiB writes a byte count in GiB, the unit nvidia-smi users read.
-func formatGiB(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }

@@ -104,7 +104,7 @@ func newEstimation(t Target, m Model) (*Estimation, []fieldError) {
 	e.own = Layout{TensorParallel: in.tp, PipelineParallel: in.pp, DataParallel: in.dp, ZeROStage: in.zero}
 	e.ownNeed = e.components(e.own, in.batch, in.context)
 	if e.ownNeed.Total > MaxSize {
-		return nil, []fieldError{fieldErrorf("model", "needs %s per GPU, more than the 1EiB this planner handles", formatBytes(e.ownNeed.Total))}
+		return nil, []fieldError{fieldErrorf("model", "needs %s per GPU, more than the 1EiB this planner handles", FormatGiB(e.ownNeed.Total))}
 	}
 	e.warnings = in.warnings
 	return e, nil

@@ -229,11 +229,11 @@ func (e *Estimation) unfitReason(g GPU, usable int64, l Layout, c Components) st
 	var largest []string
 	for _, p := range parts[:3] {
 		if p.Bytes > 0 {
-			largest = append(largest, fmt.Sprintf("%s %s", p.Name, formatBytes(p.Bytes)))
+			largest = append(largest, fmt.Sprintf("%s %s", p.Name, FormatGiB(p.Bytes)))
 		}
 	}
 	return fmt.Sprintf("no number of %s fits: even on %d GPUs (%s) each needs %s of the %s usable; the largest parts are %s",
-		g.Name, l.GPUs(), l, formatBytes(c.Total), formatBytes(usable), strings.Join(largest, ", "))
+		g.Name, l.GPUs(), l, FormatGiB(c.Total), FormatGiB(usable), strings.Join(largest, ", "))
 }
 
 // String writes a layout as its non-trivial degrees.
@@ -293,7 +293,8 @@ func (e *Estimation) largestFitting(budget int64, gpus, limit int, need func(Lay
 	return lo
 }
 
-// formatBytes writes a byte count in GiB with two decimals.
-func formatBytes(b int64) string {
+// FormatGiB writes a byte count in GiB with two decimals, the unit
+// nvidia-smi users read.
+func FormatGiB(b int64) string {
 	return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
 }
