@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/nvml"
 )
 
@@ -136,6 +137,15 @@ type view struct {
 	// or NVML cannot be read now.
 	plan       *plan
 	placements []placement
+}
+
+// need is what target i needs on each GPU: on this host's GPU model once
+// there is a plan, else in the target's own layout.
+func (v view) need(i int) estimator.Components {
+	if v.plan != nil {
+		return v.plan.entries[i].fit.PerGPU
+	}
+	return v.targets.targets[i].est.Requirement().Components
 }
 
 // look reads the devices and places the targets.

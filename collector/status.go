@@ -100,10 +100,8 @@ func newStatusPage(v view, metricsPath string) statusPage {
 	for i, t := range v.targets.targets {
 		row := targetRow{Name: t.name, Model: t.own.Model, Workload: string(t.own.Workload),
 			Precision: t.own.Precision, Method: string(t.own.Method)}
-		need := t.est.Requirement().Components
 		if v.plan != nil {
 			e, p := &v.plan.entries[i], v.placements[i]
-			need = e.fit.PerGPU
 			row.Known, row.Fits, row.Idle = true, p.fits, p.fitsWhenIdle
 			row.Headroom = estimator.FormatGiB(p.headroom)
 			row.GPUs, row.UnfitReason = strconv.Itoa(e.fit.GPUsRequired), e.fit.UnfitReason
@@ -115,7 +113,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 			}
 			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
 		}
-		for _, part := range need.Parts() {
+		for _, part := range v.need(i).Parts() {
 			cell := componentCell{Name: part.Name, Value: "unknown"}
 			if part.Known {
 				cell.Value = estimator.FormatGiB(part.Bytes)

@@ -84,11 +84,7 @@ func newTargetMetrics(v view) *targetMetrics {
 		t := v.targets.targets[i]
 		own := t.own
 		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1})
-		need := t.est.Requirement().Components
-		if v.plan != nil {
-			need = v.plan.entries[i].fit.PerGPU
-		}
-		for _, c := range need.Parts() {
+		for _, c := range v.need(i).Parts() {
 			if c.Known {
 				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.Name), float64(c.Bytes)})
 			}
