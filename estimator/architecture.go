@@ -3,6 +3,7 @@ package estimator
 import (
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // Architecture holds the fields of a Hugging Face config.json that decide a
@@ -34,9 +35,66 @@ type Architecture struct {
 	UseSlidingWindow bool `json:"use_sliding_window,omitempty" yaml:"use_sliding_window,omitempty"`
 	MaxWindowLayers  *int `json:"max_window_layers,omitempty" yaml:"max_window_layers,omitempty"`
 
-	// NumLocalExperts and NumExpertsPerTok size mixtral's mixture of experts.
-	NumLocalExperts  int `json:"num_local_experts,omitempty" yaml:"num_local_experts,omitempty"`
-	NumExpertsPerTok int `json:"num_experts_per_tok,omitempty" yaml:"num_experts_per_tok,omitempty"`
+	// LayerTypes names each layer's attention ("full_attention",
+	// "sliding_attention", "chunked_attention"); when absent the
+	// model_type's own pattern applies.
+	LayerTypes []string `json:"layer_types,omitempty" yaml:"layer_types,omitempty"`
+	// SlidingWindowPattern is gemma-3's period: every sixth layer is global.
+	SlidingWindowPattern int `json:"sliding_window_pattern,omitempty" yaml:"sliding_window_pattern,omitempty"`
+	// AttentionChunkSize and NoRopeLayers are Llama 4's chunked attention:
+	// layers that use RoPE (1 in no_rope_layers) attend within chunks.
+	AttentionChunkSize int   `json:"attention_chunk_size,omitempty" yaml:"attention_chunk_size,omitempty"`
+	NoRopeLayers       []int `json:"no_rope_layers,omitempty" yaml:"no_rope_layers,omitempty"`
+	// UseQKNorm (cohere, llama4) and QKLayernorm (phi) add norms on the
+	// queries and keys.
+	UseQKNorm   bool `json:"use_qk_norm,omitempty" yaml:"use_qk_norm,omitempty"`
+	QKLayernorm bool `json:"qk_layernorm,omitempty" yaml:"qk_layernorm,omitempty"`
+
+	// Mixtures of experts, by each family's names: mixtral, phimoe, llama4
+	// and gpt_oss count num_local_experts, qwen num_experts, deepseek
+	// n_routed_experts; gpt_oss also writes experts_per_token.
+	NumLocalExperts              int    `json:"num_local_experts,omitempty" yaml:"num_local_experts,omitempty"`
+	NumExpertsPerTok             int    `json:"num_experts_per_tok,omitempty" yaml:"num_experts_per_tok,omitempty"`
+	ExpertsPerTokenKey           int    `json:"experts_per_token,omitempty" yaml:"experts_per_token,omitempty"`
+	NumExperts                   int    `json:"num_experts,omitempty" yaml:"num_experts,omitempty"`
+	MoeIntermediateSize          int    `json:"moe_intermediate_size,omitempty" yaml:"moe_intermediate_size,omitempty"`
+	SharedExpertIntermediateSize int    `json:"shared_expert_intermediate_size,omitempty" yaml:"shared_expert_intermediate_size,omitempty"`
+	DecoderSparseStep            int    `json:"decoder_sparse_step,omitempty" yaml:"decoder_sparse_step,omitempty"`
+	MLPOnlyLayers                []int  `json:"mlp_only_layers,omitempty" yaml:"mlp_only_layers,omitempty"`
+	NRoutedExperts               *int   `json:"n_routed_experts,omitempty" yaml:"n_routed_experts,omitempty"`
+	NSharedExperts               *int   `json:"n_shared_experts,omitempty" yaml:"n_shared_experts,omitempty"`
+	FirstKDenseReplace           *int   `json:"first_k_dense_replace,omitempty" yaml:"first_k_dense_replace,omitempty"`
+	MoeLayerFreq                 int    `json:"moe_layer_freq,omitempty" yaml:"moe_layer_freq,omitempty"`
+	TopkMethod                   string `json:"topk_method,omitempty" yaml:"topk_method,omitempty"`
+	InterleaveMoeLayerStep       int    `json:"interleave_moe_layer_step,omitempty" yaml:"interleave_moe_layer_step,omitempty"`
+	MoeLayers                    []int  `json:"moe_layers,omitempty" yaml:"moe_layers,omitempty"`
+	IntermediateSizeMLP          int    `json:"intermediate_size_mlp,omitempty" yaml:"intermediate_size_mlp,omitempty"`
+
+	// Multi-head latent attention (DeepSeek-V2/V3, Kimi): q_lora_rank null
+	// projects the queries directly.
+	KVLoraRank    int  `json:"kv_lora_rank,omitempty" yaml:"kv_lora_rank,omitempty"`
+	QLoraRank     *int `json:"q_lora_rank,omitempty" yaml:"q_lora_rank,omitempty"`
+	QKRopeHeadDim int  `json:"qk_rope_head_dim,omitempty" yaml:"qk_rope_head_dim,omitempty"`
+	QKNopeHeadDim int  `json:"qk_nope_head_dim,omitempty" yaml:"qk_nope_head_dim,omitempty"`
+	VHeadDim      int  `json:"v_head_dim,omitempty" yaml:"v_head_dim,omitempty"`
+	// NumNextnPredictLayers is DeepSeek-V3's multi-token-prediction layers.
+	NumNextnPredictLayers int `json:"num_nextn_predict_layers,omitempty" yaml:"num_nextn_predict_layers,omitempty"`
+
+	// LMHeadBias is phimoe's bias on the LM head.
+	LMHeadBias bool `json:"lm_head_bias,omitempty" yaml:"lm_head_bias,omitempty"`
+
+	// RopeScaling stretches the positions the model takes.
+	RopeScaling *RopeScaling `json:"rope_scaling,omitempty" yaml:"rope_scaling,omitempty"`
+	// QuantizationConfig says how the checkpoint's weights are stored.
+	QuantizationConfig *QuantizationConfig `json:"quantization_config,omitempty" yaml:"quantization_config,omitempty"`
+
+	// Multimodal wrappers (gemma3, llama4, mistral3) nest the language
+	// model's keys in text_config and the vision tower's in vision_config.
+	TextConfig   *Architecture `json:"text_config,omitempty" yaml:"text_config,omitempty"`
+	VisionConfig *VisionConfig `json:"vision_config,omitempty" yaml:"vision_config,omitempty"`
+	// SpatialMergeSize and MultimodalProjectorBias shape mistral3's projector.
+	SpatialMergeSize        int   `json:"spatial_merge_size,omitempty" yaml:"spatial_merge_size,omitempty"`
+	MultimodalProjectorBias *bool `json:"multimodal_projector_bias,omitempty" yaml:"multimodal_projector_bias,omitempty"`
 
 	// GPT-2 names its sizes differently; n_inner null means 4·n_embd.
 	NEmbd              int    `json:"n_embd,omitempty" yaml:"n_embd,omitempty"`
@@ -47,22 +105,78 @@ type Architecture struct {
 	ActivationFunction string `json:"activation_function,omitempty" yaml:"activation_function,omitempty"`
 }
 
+// RopeScaling is the part of rope_scaling that changes the model's limit.
+type RopeScaling struct {
+	Type                          string  `json:"type,omitempty" yaml:"type,omitempty"`
+	RopeType                      string  `json:"rope_type,omitempty" yaml:"rope_type,omitempty"`
+	Factor                        float64 `json:"factor,omitempty" yaml:"factor,omitempty"`
+	OriginalMaxPositionEmbeddings int     `json:"original_max_position_embeddings,omitempty" yaml:"original_max_position_embeddings,omitempty"`
+}
+
+// VisionConfig is a multimodal model's vision tower: SigLIP (gemma3),
+// Pixtral (mistral3) or Llama 4's encoder.
+type VisionConfig struct {
+	ModelType         string `json:"model_type,omitempty" yaml:"model_type,omitempty"`
+	HiddenSize        int    `json:"hidden_size,omitempty" yaml:"hidden_size,omitempty"`
+	IntermediateSize  int    `json:"intermediate_size,omitempty" yaml:"intermediate_size,omitempty"`
+	NumHiddenLayers   int    `json:"num_hidden_layers,omitempty" yaml:"num_hidden_layers,omitempty"`
+	NumAttentionHeads int    `json:"num_attention_heads,omitempty" yaml:"num_attention_heads,omitempty"`
+	ImageSize         int    `json:"image_size,omitempty" yaml:"image_size,omitempty"`
+	PatchSize         int    `json:"patch_size,omitempty" yaml:"patch_size,omitempty"`
+	NumChannels       int    `json:"num_channels,omitempty" yaml:"num_channels,omitempty"`
+	VisionUseHead     *bool  `json:"vision_use_head,omitempty" yaml:"vision_use_head,omitempty"`
+	// Llama 4's pixel-shuffle adapter and projector.
+	VisionOutputDim    int `json:"vision_output_dim,omitempty" yaml:"vision_output_dim,omitempty"`
+	ProjectorInputDim  int `json:"projector_input_dim,omitempty" yaml:"projector_input_dim,omitempty"`
+	ProjectorOutputDim int `json:"projector_output_dim,omitempty" yaml:"projector_output_dim,omitempty"`
+}
+
 // maxDimension bounds every size in a config (hidden size, layers, heads,
 // vocabulary, positions, experts): far above any published model, and small
 // enough for a 32-bit int.
 const maxDimension = 1 << 26
 
-// Model applies the model_type's conventions and counts the parameters. name
-// becomes Model.Name.
+// maxLayers bounds the decoder layers, each of which the model describes:
+// the deepest published models have a few hundred.
+const maxLayers = 1 << 14
+
+// Model applies the model_type's conventions and counts the parameters
+// layer by layer. name becomes Model.Name.
 func (a Architecture) Model(name string) (Model, error) {
 	if a.ModelType == "" {
 		return Model{}, invalidf("model_type is required; supported: %s", supportedModelTypes())
 	}
-	conv, ok := conventions[a.ModelType]
+	fam, ok := families[a.ModelType]
 	if !ok {
 		return Model{}, invalidf("model_type %q is not supported; supported: %s", a.ModelType, supportedModelTypes())
 	}
-	s, err := a.shape(conv)
+	quant, err := a.QuantizationConfig.resolve()
+	if err != nil {
+		return Model{}, err
+	}
+	var m Model
+	if fam.vision != nil {
+		m, err = a.multimodal(name, fam)
+	} else {
+		m, err = a.textModel(name, fam)
+	}
+	if err != nil {
+		return Model{}, err
+	}
+	m.Quantization = quant
+	return m, nil
+}
+
+// textModel builds a language model from its own keys.
+func (a Architecture) textModel(name string, fam family) (Model, error) {
+	if fam.defaults != nil {
+		fam.defaults(&a)
+	}
+	s, err := a.shape(fam)
+	if err != nil {
+		return Model{}, err
+	}
+	attention, err := a.attentionLayout(fam, s)
 	if err != nil {
 		return Model{}, err
 	}
@@ -77,25 +191,60 @@ func (a Architecture) Model(name string) (Model, error) {
 		HeadDim:               s.headDim,
 		IntermediateSize:      s.inner,
 		VocabSize:             s.vocab,
-		MaxPositionEmbeddings: s.positions,
-		SlidingWindow:         conv.slidingWindow(a),
-		Experts:               s.experts,
-		ExpertsPerToken:       s.expertsPerToken,
-		GatedMLP:              conv.gated,
+		MaxPositionEmbeddings: a.positionLimit(s.positions),
+		Experts:               1,
+		ExpertsPerToken:       1,
+		GatedMLP:              fam.gated,
 		TiedEmbeddings:        s.tied,
-		Linears:               conv.linears(s),
 	}
-	if err := m.countParameters(conv); err != nil {
+	m.Decoder = make([]Layer, 0, s.layers)
+	var kinds [][]Linear
+	for i := range s.layers {
+		l := fam.layer(a, s, i).layer(attention[i], s)
+		// Layers of one kind share their modules: a model of a hundred
+		// layers holds a few lists, not a hundred.
+		if k := slices.IndexFunc(kinds, func(k []Linear) bool { return slices.Equal(k, l.Linears) }); k >= 0 {
+			l.Linears = kinds[k]
+		} else {
+			kinds = append(kinds, l.Linears)
+		}
+		m.Decoder = append(m.Decoder, l)
+		if l.Experts > m.Experts {
+			m.Experts, m.ExpertsPerToken = l.Experts, l.ExpertsPerToken
+		}
+	}
+	if err := m.countParameters(fam, s); err != nil {
 		return Model{}, err
+	}
+	if fam.nextToken != nil && a.NumNextnPredictLayers > 0 {
+		if a.NumNextnPredictLayers > maxDimension {
+			return Model{}, invalidf("num_nextn_predict_layers %d: want an integer from 0 to %d", a.NumNextnPredictLayers, maxDimension)
+		}
+		m.NextTokenParameters = fam.nextToken(a, s)
 	}
 	return m, nil
 }
 
+// positionLimit is the longest context the model takes: rope scaling that
+// names its original length stretches that length by its factor (YaRN,
+// dynamic NTK); otherwise max_position_embeddings already says it.
+func (a Architecture) positionLimit(positions int) int {
+	r := a.RopeScaling
+	if r == nil || r.Factor <= 1 || r.OriginalMaxPositionEmbeddings <= 0 {
+		return positions
+	}
+	scaled := float64(r.OriginalMaxPositionEmbeddings) * r.Factor
+	if scaled > maxDimension {
+		scaled = maxDimension
+	}
+	return max(positions, int(scaled))
+}
+
 // shape resolves names, aliases and defaults and checks every size.
-func (a Architecture) shape(conv convention) (shape, error) {
+func (a Architecture) shape(fam family) (shape, error) {
 	var s shape
 	var err error
-	if conv.gpt2Names {
+	if fam.gpt2Names {
 		if s.hidden, err = alias("n_embd", a.NEmbd, "hidden_size", a.HiddenSize); err != nil {
 			return shape{}, err
 		}
@@ -113,24 +262,43 @@ func (a Architecture) shape(conv convention) (shape, error) {
 		s.hidden, s.layers, s.heads = a.HiddenSize, a.NumHiddenLayers, a.NumAttentionHeads
 		s.positions, s.inner = a.MaxPositionEmbeddings, a.IntermediateSize
 	}
-	names := sizeNames(conv)
+	names := sizeNames(fam)
 	s.vocab, s.kvHeads, s.headDim = a.VocabSize, a.NumKeyValueHeads, a.HeadDim
 	// Required sizes have a minimum of 1; the others may be left out (0).
 	fields := []sizeField{
 		{names.hidden, s.hidden, 1}, {names.layers, s.layers, 1}, {names.heads, s.heads, 1},
 		{"vocab_size", s.vocab, 1}, {names.inner, s.inner, 1}, {names.positions, s.positions, 0},
 		{"num_key_value_heads", s.kvHeads, 0}, {"head_dim", s.headDim, 0},
-		{"sliding_window", a.SlidingWindow, 0},
+		{"sliding_window", a.SlidingWindow, 0}, {"sliding_window_pattern", a.SlidingWindowPattern, 0},
+		{"attention_chunk_size", a.AttentionChunkSize, 0},
 		{"num_local_experts", a.NumLocalExperts, 0}, {"num_experts_per_tok", a.NumExpertsPerTok, 0},
+		{"experts_per_token", a.ExpertsPerTokenKey, 0}, {"num_experts", a.NumExperts, 0},
+		{"moe_intermediate_size", a.MoeIntermediateSize, 0},
+		{"shared_expert_intermediate_size", a.SharedExpertIntermediateSize, 0},
+		{"decoder_sparse_step", a.DecoderSparseStep, 0}, {"moe_layer_freq", a.MoeLayerFreq, 0},
+		{"interleave_moe_layer_step", a.InterleaveMoeLayerStep, 0},
+		{"intermediate_size_mlp", a.IntermediateSizeMLP, 0},
+		{"kv_lora_rank", a.KVLoraRank, 0}, {"qk_rope_head_dim", a.QKRopeHeadDim, 0},
+		{"qk_nope_head_dim", a.QKNopeHeadDim, 0}, {"v_head_dim", a.VHeadDim, 0},
+		{"num_nextn_predict_layers", a.NumNextnPredictLayers, 0},
 	}
-	if conv.gpt2Names {
+	for _, p := range []struct {
+		name  string
+		value *int
+	}{
+		{"max_window_layers", a.MaxWindowLayers}, {"n_routed_experts", a.NRoutedExperts},
+		{"n_shared_experts", a.NSharedExperts}, {"first_k_dense_replace", a.FirstKDenseReplace},
+		{"q_lora_rank", a.QLoraRank},
+	} {
+		if p.value != nil {
+			fields = append(fields, sizeField{p.name, *p.value, 0})
+		}
+	}
+	if fam.gpt2Names {
 		fields[4].min = 0 // n_inner null means 4·n_embd
 	}
-	if conv.learnedPositions {
+	if fam.learnedPositions {
 		fields[5].min = 1
-	}
-	if a.MaxWindowLayers != nil {
-		fields = append(fields, sizeField{"max_window_layers", *a.MaxWindowLayers, 0})
 	}
 	for _, f := range fields {
 		switch {
@@ -141,7 +309,10 @@ func (a Architecture) shape(conv convention) (shape, error) {
 		}
 	}
 
-	if conv.gpt2Names {
+	if s.layers > maxLayers {
+		return shape{}, invalidf("%s %d: want an integer from 1 to %d", names.layers, s.layers, maxLayers)
+	}
+	if fam.gpt2Names {
 		// GPT-2 has no grouped-query attention and no head_dim key.
 		s.kvHeads, s.headDim = s.heads, 0
 		if s.inner == 0 {
@@ -155,7 +326,7 @@ func (a Architecture) shape(conv convention) (shape, error) {
 		return shape{}, invalidf("num_key_value_heads %d must divide %s %d", s.kvHeads, names.heads, s.heads)
 	}
 	if s.headDim == 0 {
-		s.headDim = conv.defaultHeadDim
+		s.headDim = fam.defaultHeadDim
 	}
 	if s.headDim == 0 {
 		if s.hidden%s.heads != 0 {
@@ -167,24 +338,54 @@ func (a Architecture) shape(conv convention) (shape, error) {
 	if int64(s.heads)*int64(s.headDim) > maxDimension {
 		return shape{}, invalidf("%s %d × head_dim %d exceeds %d", names.heads, s.heads, s.headDim, maxDimension)
 	}
-
-	s.experts, s.expertsPerToken = 1, 1
-	if conv.experts {
-		if a.NumLocalExperts == 0 || a.NumExpertsPerTok == 0 {
-			return shape{}, invalidf("num_local_experts and num_experts_per_tok are required for model_type %s", a.ModelType)
-		}
-		if a.NumExpertsPerTok > a.NumLocalExperts {
-			return shape{}, invalidf("num_experts_per_tok %d exceeds num_local_experts %d", a.NumExpertsPerTok, a.NumLocalExperts)
-		}
-		s.experts, s.expertsPerToken = a.NumLocalExperts, a.NumExpertsPerTok
-	}
-
-	s.tied = conv.tiedByDefault
+	s.tied = fam.tiedByDefault
 	if a.TieWordEmbeddings != nil {
 		s.tied = *a.TieWordEmbeddings
 	}
 	s.attentionBias, s.mlpBias = a.AttentionBias, a.MLPBias
+	if fam.resolve != nil {
+		if err := fam.resolve(a, &s); err != nil {
+			return shape{}, err
+		}
+	}
 	return s, nil
+}
+
+// attentionLayout gives each layer's attention: the config's layer_types
+// when it has them, else the model_type's pattern. A sliding layer without
+// a window attends globally, which never underestimates the KV cache.
+func (a Architecture) attentionLayout(fam family, s shape) ([]attention, error) {
+	out := make([]attention, s.layers)
+	if len(a.LayerTypes) > 0 {
+		if len(a.LayerTypes) != s.layers {
+			return nil, invalidf("layer_types has %d entries for %d layers; want one per layer", len(a.LayerTypes), s.layers)
+		}
+		for i, t := range a.LayerTypes {
+			switch t {
+			case "full_attention":
+				out[i] = attention{kind: AttentionFull}
+			case "sliding_attention":
+				out[i] = attention{kind: AttentionSliding, window: a.SlidingWindow}
+			case "chunked_attention":
+				out[i] = attention{kind: AttentionChunked, window: a.AttentionChunkSize}
+			default:
+				return nil, invalidf("layer_types[%d] %.40q: want full_attention, sliding_attention or chunked_attention", i, t)
+			}
+		}
+	} else {
+		for i := range out {
+			out[i] = fam.attention(a, s, i)
+		}
+	}
+	for i := range out {
+		if fam.latent {
+			out[i].kind = AttentionLatent
+		}
+		if out[i].kind != AttentionLatent && out[i].window == 0 {
+			out[i].kind = AttentionFull
+		}
+	}
+	return out, nil
 }
 
 // sizeField is one size of a config, its key for error messages and its
@@ -197,8 +398,8 @@ type sizeField struct {
 // sizeKeys are the keys a model_type uses for its sizes, for error messages.
 type sizeKeys struct{ hidden, layers, heads, inner, positions string }
 
-func sizeNames(conv convention) sizeKeys {
-	if conv.gpt2Names {
+func sizeNames(fam family) sizeKeys {
+	if fam.gpt2Names {
 		return sizeKeys{"n_embd", "n_layer", "n_head", "n_inner", "n_positions"}
 	}
 	return sizeKeys{"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"}
@@ -217,49 +418,42 @@ func alias(name string, value int, aliasName string, aliasValue int) (int, error
 	}
 }
 
-// countParameters fills the parameter counts from the linears, the norms and
-// the embeddings:
+// countParameters adds up the layers, the embeddings and the final norm:
 //
-//	N = V·h·(tied ? 1 : 2) + positions·h + L·(Σ linears + 2 norms) + 1 norm
+//	N = V·h·(tied ? 1 : 2) + positions·h + Σ layers + final norm
 //
-// Active parameters count ExpertsPerToken of each expert module.
-func (m *Model) countParameters(conv convention) error {
+// Active parameters count ExpertsPerToken of each layer's routed experts.
+func (m *Model) countParameters(fam family, s shape) error {
 	var c checked
-	h, n := int64(m.HiddenSize), int64(1)
-	norm := h
-	if conv.layerNorm {
-		norm = 2 * h
-	}
-	var layer, activeLayer int64
-	for _, l := range m.Linears {
-		one := c.mul(int64(l.In), int64(l.Out))
-		if l.Bias {
-			one = c.add(one, int64(l.Out))
-		}
-		count, activeCount := int64(l.Count), int64(l.Count)
-		if l.Count > 1 {
-			activeCount = int64(m.ExpertsPerToken)
-		}
-		layer = c.add(layer, c.mul(one, count))
-		activeLayer = c.add(activeLayer, c.mul(one, activeCount))
-	}
-	layer = c.add(layer, 2*norm)
-	activeLayer = c.add(activeLayer, 2*norm)
-
-	if !m.TiedEmbeddings {
-		n = 2
+	h := int64(m.HiddenSize)
+	norm := h * fam.normWidth()
+	n := int64(2)
+	if m.TiedEmbeddings {
+		n = 1
 	}
 	embedding := c.mul(c.mul(int64(m.VocabSize), h), n)
-	if conv.learnedPositions {
-		embedding = c.add(embedding, c.mul(int64(m.MaxPositionEmbeddings), h))
+	if fam.learnedPositions {
+		embedding = c.add(embedding, c.mul(int64(s.positions), h))
 	}
-	layers := int64(m.Layers)
-	total := c.add(c.add(embedding, c.mul(layers, layer)), norm)
-	active := c.add(c.add(embedding, c.mul(layers, activeLayer)), norm)
+	if fam.lmHeadBias(s) {
+		embedding = c.add(embedding, int64(m.VocabSize))
+	}
+	total, active := c.add(embedding, norm), c.add(embedding, norm)
+	for _, l := range m.Decoder {
+		total, active = c.add(total, l.Parameters), c.add(active, l.ActiveParameters)
+		m.LayerParameters = max(m.LayerParameters, l.Parameters)
+		for _, lin := range l.Linears {
+			w := c.mul(c.mul(int64(lin.In), int64(lin.Out)), int64(lin.Count))
+			m.LinearParameters = c.add(m.LinearParameters, w)
+			if lin.Count > 1 {
+				m.ExpertParameters = c.add(m.ExpertParameters, w)
+			}
+		}
+	}
 	if c.overflow || total > MaxParameters {
 		return invalidf("the architecture has more than 1e15 parameters")
 	}
-	m.EmbeddingParameters, m.LayerParameters = embedding, layer
+	m.EmbeddingParameters = embedding
 	m.Parameters, m.ActiveParameters = total, active
 	return nil
 }

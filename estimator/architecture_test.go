@@ -113,7 +113,7 @@ func TestPresetBareCounts(t *testing.T) {
 		assert.Equal(t, tc.want, m.Parameters, tc.preset)
 		assert.Equal(t, tc.want, m.ActiveParameters, tc.preset)
 		assert.Zero(t, m.Layers, tc.preset)
-		assert.Nil(t, m.Linears, tc.preset)
+		assert.Nil(t, m.Decoder, tc.preset)
 	}
 }
 
@@ -153,7 +153,9 @@ func TestPresetKVFields(t *testing.T) {
 			assert.Equal(t, tc.kvHeads, m.KVHeads, "kv heads")
 			assert.Equal(t, tc.headDim, m.HeadDim, "head_dim")
 			assert.Equal(t, tc.maxPositions, m.MaxPositionEmbeddings, "max positions")
-			assert.Equal(t, tc.slidingWindow, m.SlidingWindow, "sliding window")
+			for i, l := range m.Decoder {
+				assert.Equal(t, tc.slidingWindow, l.Window, "sliding window of layer %d", i)
+			}
 			assert.Equal(t, tc.experts, m.Experts, "experts")
 			assert.Equal(t, tc.tied, m.TiedEmbeddings, "tied embeddings")
 		})
@@ -222,12 +224,23 @@ func TestLinears(t *testing.T) {
 			t.Parallel()
 			m, err := LookupPreset(tc.preset)
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, m.Linears)
+			for i, l := range m.Decoder {
+				assert.Equal(t, tc.want, l.Linears, "layer %d", i)
+			}
 		})
 	}
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// windows lists each layer's attention window, 0 for global attention.
+func windows(m Model) []int {
+	out := make([]int, len(m.Decoder))
+	for i, l := range m.Decoder {
+		out[i] = l.Window
+	}
+	return out
+}
 func intPtr(i int) *int    { return &i }
 
 // smallLlama is a valid architecture that tests vary one field at a time.
@@ -261,7 +274,7 @@ func TestConventions(t *testing.T) {
 		}, func(t *testing.T, m Model) {
 			// Biases: q 64 + k 32 + v 32 + o 64 + gate 128 + up 128 + down 64 = 512.
 			assert.Equal(t, int64(36_992+512), m.LayerParameters)
-			for _, l := range m.Linears {
+			for _, l := range m.Decoder[0].Linears {
 				assert.True(t, l.Bias, l.Name)
 			}
 		}},
@@ -279,7 +292,7 @@ func TestConventions(t *testing.T) {
 			return a
 		}, func(t *testing.T, m Model) {
 			assert.Equal(t, 32, m.HeadDim)
-			assert.Equal(t, Linear{Name: "q_proj", In: 64, Out: 128, Count: 1}, m.Linears[0])
+			assert.Equal(t, Linear{Name: "q_proj", In: 64, Out: 128, Count: 1}, m.Decoder[0].Linears[0])
 		}},
 		{"gemma defaults: tied, head_dim 256", func() Architecture {
 			a := smallLlama()
@@ -293,27 +306,27 @@ func TestConventions(t *testing.T) {
 			a := smallLlama()
 			a.ModelType, a.SlidingWindow = "mistral", 4096
 			return a
-		}, func(t *testing.T, m Model) { assert.Equal(t, 4096, m.SlidingWindow) }},
+		}, func(t *testing.T, m Model) { assert.Equal(t, []int{4096, 4096}, windows(m)) }},
 		{"llama ignores sliding_window", func() Architecture {
 			a := smallLlama()
 			a.SlidingWindow = 4096
 			return a
-		}, func(t *testing.T, m Model) { assert.Zero(t, m.SlidingWindow) }},
+		}, func(t *testing.T, m Model) { assert.Equal(t, []int{0, 0}, windows(m)) }},
 		{"qwen2 window on every layer (max_window_layers 0)", func() Architecture {
 			a := smallLlama()
 			a.ModelType, a.SlidingWindow, a.UseSlidingWindow, a.MaxWindowLayers = "qwen2", 32, true, intPtr(0)
 			return a
-		}, func(t *testing.T, m Model) { assert.Equal(t, 32, m.SlidingWindow) }},
-		{"qwen2 window on some layers counts as global", func() Architecture {
+		}, func(t *testing.T, m Model) { assert.Equal(t, []int{32, 32}, windows(m)) }},
+		{"qwen2 window from max_window_layers on", func() Architecture {
 			a := smallLlama()
 			a.ModelType, a.SlidingWindow, a.UseSlidingWindow, a.MaxWindowLayers = "qwen2", 32, true, intPtr(1)
 			return a
-		}, func(t *testing.T, m Model) { assert.Zero(t, m.SlidingWindow) }},
+		}, func(t *testing.T, m Model) { assert.Equal(t, []int{0, 32}, windows(m)) }},
 		{"qwen2 max_window_layers defaults to 28", func() Architecture {
 			a := smallLlama()
 			a.ModelType, a.SlidingWindow, a.UseSlidingWindow = "qwen2", 32, true
 			return a
-		}, func(t *testing.T, m Model) { assert.Zero(t, m.SlidingWindow) }},
+		}, func(t *testing.T, m Model) { assert.Equal(t, []int{0, 0}, windows(m)) }},
 		{"gpt2 accepts hidden_size for n_embd", func() Architecture {
 			return Architecture{ModelType: "gpt2", HiddenSize: 64, NLayer: 1, NHead: 4, NPositions: 8, VocabSize: 10}
 		}, func(t *testing.T, m Model) {
@@ -344,9 +357,9 @@ func TestArchitectureErrors(t *testing.T) {
 		want   string
 	}{
 		{"model_type missing", func(a *Architecture) { a.ModelType = "" },
-			"model_type is required; supported: gemma, gpt2, llama, mistral, mixtral, phi3, qwen2"},
+			"model_type is required; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe"},
 		{"model_type unknown", func(a *Architecture) { a.ModelType = "mamba" },
-			`model_type "mamba" is not supported; supported: gemma, gpt2, llama, mistral, mixtral, phi3, qwen2`},
+			`model_type "mamba" is not supported; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe`},
 		{"hidden_size missing", func(a *Architecture) { a.HiddenSize = 0 },
 			"hidden_size is required for model_type llama: want a positive integer"},
 		{"intermediate_size missing", func(a *Architecture) { a.IntermediateSize = 0 },
@@ -362,8 +375,10 @@ func TestArchitectureErrors(t *testing.T) {
 		{"hidden not a multiple of heads", func(a *Architecture) { a.HiddenSize = 66 },
 			"hidden_size 66 is not a multiple of num_attention_heads 4; set head_dim"},
 		{"more than 1e15 parameters", func(a *Architecture) {
-			a.HiddenSize, a.IntermediateSize, a.NumHiddenLayers = 1<<26, 1<<26, 1<<20
+			a.HiddenSize, a.IntermediateSize, a.NumHiddenLayers = 1<<26, 1<<26, 1<<14
 		}, "the architecture has more than 1e15 parameters"},
+		{"more layers than any model", func(a *Architecture) { a.NumHiddenLayers = 1 << 20 },
+			"num_hidden_layers 1048576: want an integer from 1 to 16384"},
 		{"mixtral without experts", func(a *Architecture) { a.ModelType = "mixtral" },
 			"num_local_experts and num_experts_per_tok are required for model_type mixtral"},
 		{"more experts per token than experts", func(a *Architecture) {

@@ -52,6 +52,9 @@ type inputs struct {
 	// checkpointBytes, when positive, are the weights' bytes as stored in
 	// the safetensors files beside a config.json.
 	checkpointBytes float64
+	// expertsOnly: the weights' format applies to the routed experts only
+	// (mxfp4); every other tensor is 16 bits.
+	expertsOnly bool
 
 	context, batch, maxBatched int
 	tp, pp, dp, zero           int
@@ -95,6 +98,7 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 
 	var errs []fieldError
 	in.weights, in.checkpointBytes = weightsFormat(t, m, in.workload)
+	in.expertsOnly = m.Quantization != nil && m.Quantization.ExpertsOnly && in.weights.Name == m.Quantization.Name
 	in.actBytes = 2
 	if in.weights.Name == "fp32" {
 		in.actBytes = 4
@@ -138,7 +142,8 @@ func memoryCap(t Target, m Method, w Workload) float64 {
 }
 
 // weightsFormat picks the weights' format: the target's precision, else the
-// checkpoint's own dtype for a frozen model read from disk, else bf16 (NF4
+// checkpoint's own dtype for a frozen model read from disk, else its
+// config's quantization_config, else bf16 (NF4
 // with double quantisation for qlora, as in the QLoRA paper).
 func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
 	switch {
@@ -148,6 +153,8 @@ func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
 		return mustDType("nf4-dq"), 0
 	case w != Training && m.Checkpoint != nil && m.Checkpoint.Bytes > 0:
 		return mustDType(checkpointDType(m.Checkpoint)), float64(m.Checkpoint.Bytes)
+	case w != Training && m.Quantization != nil:
+		return m.Quantization.DType(), 0
 	}
 	return mustDType("bf16"), 0
 }
@@ -244,8 +251,11 @@ func warnings(in inputs, m Model) []string {
 		out = append(out, fmt.Sprintf("context %d is longer than the model's max_position_embeddings %d (it needs rope scaling)",
 			in.context, m.MaxPositionEmbeddings))
 	}
-	if in.workload == Inference && m.SlidingWindow > 0 && in.context > m.SlidingWindow && in.method == Detailed {
-		out = append(out, fmt.Sprintf("the sliding window caps the KV cache at %d of the %d tokens", m.SlidingWindow, in.context))
+	if in.workload == Inference && in.method == Detailed {
+		if w := windowedLayers(m, in.context); w.layers > 0 {
+			out = append(out, fmt.Sprintf("%d of %d layers keep at most %d of the %d tokens in the KV cache (sliding or chunked attention)",
+				w.layers, m.Layers, w.widest, in.context))
+		}
 	}
 	if m.KnownArchitecture && in.tp > m.KVHeads && m.KVHeads > 0 {
 		out = append(out, fmt.Sprintf("tensor_parallel %d exceeds the %d KV heads: each GPU holds a copy of one KV head", in.tp, m.KVHeads))
@@ -254,6 +264,20 @@ func warnings(in inputs, m Model) []string {
 		out = append(out, "rule-of-thumb counts model weights (and, for training, gradients and optimizer states) only")
 	}
 	return out
+}
+
+// windowed counts the layers whose window is shorter than a context.
+type windowed struct{ layers, widest int }
+
+func windowedLayers(m Model, context int) windowed {
+	var w windowed
+	for _, l := range m.Decoder {
+		if held := l.tokensHeld(context); held < context {
+			w.layers++
+			w.widest = max(w.widest, held)
+		}
+	}
+	return w
 }
 
 // mustDType looks up a name that validation has already accepted.

@@ -1,6 +1,7 @@
 package estimator
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,7 +42,8 @@ func TestKVCacheOPT13B(t *testing.T) {
 	// demands 800 KB of space, calculated as 2 × 5120 × 40 × 2" for OPT-13B
 	// (40 layers of 40 heads × 128), and 2048 tokens 1.6 GB per request.
 	opt := Model{Name: "opt-13b", KnownArchitecture: true, Parameters: 13e9, ActiveParameters: 13e9,
-		Layers: 40, HiddenSize: 5120, Heads: 40, KVHeads: 40, HeadDim: 128, VocabSize: 50272}
+		Layers: 40, HiddenSize: 5120, Heads: 40, KVHeads: 40, HeadDim: 128, VocabSize: 50272,
+		Decoder: slices.Repeat([]Layer{{Attention: AttentionFull, KVHeads: 40, HeadDim: 128}}, 40)}
 	e := estimateModel(t, Target{Context: 2048, KVCacheDType: "fp16"}, opt)
 	perToken, ok := e.KVCacheBytesPerToken()
 	require.True(t, ok)
@@ -80,7 +82,7 @@ func TestKVCacheSlidingWindow(t *testing.T) {
 	// sequence length of 32k tokens, this reduces the cache memory usage by 8x".
 	e := estimatePreset(t, Target{Context: 32768}, "mistral-7b")
 	assert.Equal(t, int64(32768*131072/8), e.Requirement().KVCache)
-	assert.Contains(t, e.Warnings(), "the sliding window caps the KV cache at 4096 of the 32768 tokens")
+	assert.Contains(t, e.Warnings(), "32 of 32 layers keep at most 4096 of the 32768 tokens in the KV cache (sliding or chunked attention)")
 }
 
 func TestKVCacheTensorParallel(t *testing.T) {

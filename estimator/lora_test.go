@@ -71,7 +71,9 @@ func TestQLoRAPaper(t *testing.T) {
 	// Its linear layers are stored at 4.127 bits; embeddings, the LM head and
 	// norms stay in 16 bits.
 	m7 := presetModel(t, "llama-2-7b")
-	linear := float64(m7.Layers) * float64(linearParameters(m7))
+	// 32 layers of 4·4096² + 3·4096·11008.
+	linear := 32.0 * (4*4096*4096 + 3*4096*11008)
+	require.Equal(t, int64(linear), m7.LinearParameters)
 	assert.InDelta(t, linear*nf4DoubleQuantBits/8+2*(float64(m7.Parameters)-linear), base7, 1)
 }
 

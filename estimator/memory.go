@@ -42,7 +42,7 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 	case Inference:
 		s.weights = e.frozenWeights(l)
 		if m.KnownArchitecture {
-			s.kv = e.kvPerToken(l) * float64(batch) * float64(e.kvTokens(context))
+			s.kv = e.kvCache(l, batch, context)
 			s.activations = e.inferenceWorkspace(l, batch, context)
 		}
 	case Training:
@@ -69,11 +69,11 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 func (e *Estimation) frozenShard(l Layout) float64 {
 	w := e.frozenWeights(l)
 	shard := zeroShard(l, 3)
-	linear, plain := e.paramSplit(l)
-	if shard == 1 || linear+plain == 0 {
+	n := e.paramSplit(l).total()
+	if shard == 1 || n == 0 {
 		return w
 	}
-	perParam := w / (linear + plain)
+	perParam := w / n
 	return w/shard + perParam*float64(largestLayer(e.model))/float64(l.TensorParallel)
 }
 

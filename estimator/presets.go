@@ -90,7 +90,7 @@ func Presets() []Preset {
 	list := presets()
 	out := make([]Preset, len(list))
 	for i, p := range list {
-		p.Model.Linears = slices.Clone(p.Model.Linears)
+		p.Model.Decoder = cloneLayers(p.Model.Decoder)
 		out[i] = p
 	}
 	return out
@@ -102,7 +102,7 @@ func LookupPreset(name string) (Model, error) {
 	key := strings.ToLower(strings.TrimSpace(name))
 	for _, p := range presets() {
 		if p.Name == key {
-			p.Model.Linears = slices.Clone(p.Model.Linears)
+			p.Model.Decoder = cloneLayers(p.Model.Decoder)
 			return p.Model, nil
 		}
 	}

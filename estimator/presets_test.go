@@ -41,13 +41,13 @@ func TestPresetsAreCopies(t *testing.T) {
 	t.Parallel()
 	m, err := LookupPreset("gpt2")
 	require.NoError(t, err)
-	m.Linears[0].Out = -1
-	Presets()[0].Model.Linears[0].Out = -1
+	m.Decoder[0].Linears[0].Out = -1
+	Presets()[0].Model.Decoder[0].Linears[0].Out = -1
 
 	again, err := LookupPreset("gpt2")
 	require.NoError(t, err)
-	assert.Equal(t, 2304, again.Linears[0].Out)
-	assert.Positive(t, Presets()[0].Model.Linears[0].Out)
+	assert.Equal(t, 2304, again.Decoder[0].Linears[0].Out)
+	assert.Positive(t, Presets()[0].Model.Decoder[0].Linears[0].Out)
 }
 
 func TestLookupPreset(t *testing.T) {

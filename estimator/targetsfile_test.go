@@ -38,9 +38,15 @@ func TestLoadTargetsInvalid(t *testing.T) {
 		"invalid-alias-bomb.yml":        `:2: aliases (*a) are not supported in a targets file`,
 		"invalid-model-field.yml":       `:3: targets[0].model: unknown field "foo"; valid: architecture, hf_config, parameters, preset`,
 		"invalid-architecture-field.yml": `:4: targets[0].model.architecture: unknown field "hiden_layers"; valid: activation_function, ` +
-			`attention_bias, head_dim, hidden_act, hidden_size, intermediate_size, max_position_embeddings, max_window_layers, mlp_bias, ` +
-			`model_type, n_embd, n_head, n_inner, n_layer, n_positions, num_attention_heads, num_experts_per_tok, num_hidden_layers, ` +
-			`num_key_value_heads, num_local_experts, sliding_window, tie_word_embeddings, use_sliding_window, vocab_size`,
+			`attention_bias, attention_chunk_size, decoder_sparse_step, experts_per_token, first_k_dense_replace, head_dim, hidden_act, ` +
+			`hidden_size, interleave_moe_layer_step, intermediate_size, intermediate_size_mlp, kv_lora_rank, layer_types, lm_head_bias, ` +
+			`max_position_embeddings, max_window_layers, mlp_bias, mlp_only_layers, model_type, moe_intermediate_size, moe_layer_freq, ` +
+			`moe_layers, multimodal_projector_bias, n_embd, n_head, n_inner, n_layer, n_positions, n_routed_experts, n_shared_experts, ` +
+			`no_rope_layers, num_attention_heads, num_experts, num_experts_per_tok, num_hidden_layers, num_key_value_heads, ` +
+			`num_local_experts, num_nextn_predict_layers, q_lora_rank, qk_layernorm, qk_nope_head_dim, qk_rope_head_dim, ` +
+			`quantization_config, rope_scaling, shared_expert_intermediate_size, sliding_window, sliding_window_pattern, ` +
+			`spatial_merge_size, text_config, tie_word_embeddings, topk_method, use_qk_norm, use_sliding_window, v_head_dim, ` +
+			`vision_config, vocab_size`,
 		// Every error of a file is reported, one per line.
 		"invalid-several.yml": `:4: targets[0].precision: unknown "q9"; valid: ` + strings.Join(dtypeNames(roleWeights), ", ") + "\n" +
 			dir + `invalid-several.yml:5: targets[0].memory_utilization: must be a number more than 0 and at most 1, got "1.5"`,

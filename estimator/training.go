@@ -26,8 +26,7 @@ func (e *Estimation) optimizerBytesPerParam(trained DType) float64 {
 // weights and gradients in the weights' format (DeepSpeed's 4·largest_layer
 // at 16 bits).
 func (e *Estimation) modelStates(l Layout) states {
-	linear, plain := e.paramSplit(l)
-	n := linear + plain
+	n := e.paramSplit(l).total()
 	w := e.in.weights
 	st := states{
 		weights:   w.bytesFor(n) / zeroShard(l, 3),
