@@ -241,7 +241,7 @@ func windows(m Model) []int {
 	}
 	return out
 }
-func intPtr(i int) *int    { return &i }
+func intPtr(i int) *int { return &i }
 
 // smallLlama is a valid architecture that tests vary one field at a time.
 func smallLlama() Architecture {

@@ -113,7 +113,9 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 			errs = append(errs, *err)
 		}
 		in.adapterParams = params
-	} else {
+	} else if in.workload == Training {
+		// Inference has no gradients (and its weights' format may be a
+		// checkpoint's quantisation, which training cannot keep).
 		in.grads = mustDType(orDefault(t.GradientDType, in.weights.Name))
 	}
 

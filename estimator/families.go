@@ -605,6 +605,8 @@ func deepseekNextToken(a Architecture, s shape) int64 {
 }
 
 // Config class defaults of the newer families, for the keys a config omits.
+// q_lora_rank has none here: JSON cannot tell an omitted key from null,
+// and null (DeepSeek-V2-Lite) means queries projected directly.
 
 func qwen3Defaults(a *Architecture) {
 	setDefault(&a.VocabSize, 151936)
@@ -664,7 +666,7 @@ func gptOssDefaults(a *Architecture) {
 }
 
 func deepseekV2Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 102400)
+	setDefault(&a.VocabSize, 32000)
 	setDefault(&a.MaxPositionEmbeddings, 2048)
 	setDefault(&a.MoeIntermediateSize, 1407)
 	setDefault(&a.KVLoraRank, 512)
@@ -673,6 +675,8 @@ func deepseekV2Defaults(a *Architecture) {
 	setDefault(&a.VHeadDim, 128)
 	setDefault(&a.MoeLayerFreq, 1)
 	setDefaultPtr(&a.FirstKDenseReplace, 0)
+	setDefaultPtr(&a.NRoutedExperts, 64)
+	setDefaultPtr(&a.NSharedExperts, 2)
 }
 
 func deepseekV3Defaults(a *Architecture) {
@@ -688,7 +692,6 @@ func deepseekV3Defaults(a *Architecture) {
 	setDefaultPtr(&a.FirstKDenseReplace, 3)
 	setDefaultPtr(&a.NRoutedExperts, 256)
 	setDefaultPtr(&a.NSharedExperts, 1)
-	setDefaultPtr(&a.QLoraRank, 1536)
 }
 
 func llama4Defaults(a *Architecture) {

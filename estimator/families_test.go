@@ -1,0 +1,428 @@
+package estimator
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hfModel loads a config kept under testdata/models/hf; docs/model-sources.md
+// says where each one comes from and how faithful the copy is.
+func hfModel(t testing.TB, dir, file string) Model {
+	t.Helper()
+	m, err := LoadHFConfig(filepath.Join("testdata/models/hf", dir, file))
+	require.NoError(t, err)
+	return m
+}
+
+// assertPublished checks a count against a published figure given to unit:
+// exactly when it is published to the parameter, else within one unit of
+// its last digit (cards round some figures and truncate others).
+func assertPublished(t *testing.T, published, unit float64, got int64, what string) {
+	t.Helper()
+	if unit == 1 {
+		assert.Equal(t, int64(published), got, what)
+		return
+	}
+	assert.Less(t, math.Abs(float64(got)-published), unit, "%s: %d against %g", what, got, published)
+}
+
+// TestFamilyParameterCounts checks each family on a real config.json: the
+// total against a hand calculation from the config's values (written out
+// below, one layer at a time), and that against the published figure.
+func TestFamilyParameterCounts(t *testing.T) {
+	t.Parallel()
+	const B, M = 1e9, 1e6
+	tests := []struct {
+		name, dir, file string
+		// total and active are hand-calculated from the config.
+		total, active int64
+		// published is the published total, to its unit; nonEmbedding, when
+		// set, the published count without the embeddings (and LM head).
+		published, unit      float64
+		nonEmbedding, neUnit float64
+		// activePublished is the published active count; some sources leave
+		// the input embedding out of it (activeLessInput).
+		activePublished, activeUnit float64
+		activeLessInput             bool
+		embedding                   int64
+	}{
+		// Qwen3-8B model card (huggingface.co/Qwen/Qwen3-8B): 8.2B, 6.95B
+		// non-embedding. Layer: q 4096·4096, k and v 4096·1024, o, q/k norms
+		// 2·128, MLP 3·4096·12288, two norms.
+		{name: "qwen3 8B", dir: "Qwen__Qwen3-8B", file: "config.json",
+			total:     2*151936*4096 + 36*(2*4096*4096+2*4096*1024+2*128+3*4096*12288+2*4096) + 4096,
+			active:    2*151936*4096 + 36*(2*4096*4096+2*4096*1024+2*128+3*4096*12288+2*4096) + 4096,
+			published: 8.2 * B, unit: 0.1 * B, nonEmbedding: 6.95 * B, neUnit: 0.01 * B, embedding: 2 * 151936 * 4096},
+		// Qwen3-32B model card: 32.8B, 31.2B non-embedding. q 5120·8192.
+		{name: "qwen3 32B", dir: "Qwen__Qwen3-32B", file: "config.json",
+			total:     2*151936*5120 + 64*(2*5120*8192+2*5120*1024+2*128+3*5120*25600+2*5120) + 5120,
+			active:    2*151936*5120 + 64*(2*5120*8192+2*5120*1024+2*128+3*5120*25600+2*5120) + 5120,
+			published: 32.8 * B, unit: 0.1 * B, nonEmbedding: 31.2 * B, neUnit: 0.1 * B, embedding: 2 * 151936 * 5120},
+		// Qwen3-30B-A3B model card: 30.5B total, 3.3B activated, 29.9B
+		// non-embedding. head_dim 128 ≠ 2048/32. Layer: attention, router
+		// 2048·128, 128 experts (8 active) of 3·2048·768.
+		{name: "qwen3_moe 30B-A3B", dir: "Qwen__Qwen3-30B-A3B", file: "config.json",
+			total:     2*151936*2048 + 48*(2*2048*4096+2*2048*512+2*128+2048*128+128*3*2048*768+2*2048) + 2048,
+			active:    2*151936*2048 + 48*(2*2048*4096+2*2048*512+2*128+2048*128+8*3*2048*768+2*2048) + 2048,
+			published: 30.5 * B, unit: 0.1 * B, nonEmbedding: 29.9 * B, activePublished: 3.3 * B, activeUnit: 0.1 * B, neUnit: 0.1 * B, embedding: 2 * 151936 * 2048},
+		// Qwen3-235B-A22B model card: 235B total, 22B activated, 234B
+		// non-embedding. q 4096·8192, 128 experts of 3·4096·1536.
+		{name: "qwen3_moe 235B-A22B", dir: "Qwen__Qwen3-235B-A22B", file: "config.json",
+			total:     2*151936*4096 + 94*(2*4096*8192+2*4096*512+2*128+4096*128+128*3*4096*1536+2*4096) + 4096,
+			active:    2*151936*4096 + 94*(2*4096*8192+2*4096*512+2*128+4096*128+8*3*4096*1536+2*4096) + 4096,
+			published: 235 * B, unit: B, nonEmbedding: 234 * B, activePublished: 22 * B, activeUnit: B, neUnit: B, embedding: 2 * 151936 * 4096},
+		// Qwen1.5-MoE-A2.7B (Qwen blog and NVIDIA NeMo docs): 14.3B total,
+		// 2.7B activated. Layer: q, k, v with biases, o, router 2048·60, 60
+		// experts (4 active) of 3·2048·1408, the shared expert 3·2048·5632
+		// and its gate 2048·1.
+		{name: "qwen2_moe 1.5-MoE-A2.7B", dir: "Qwen__Qwen1.5-MoE-A2.7B", file: "config.reconstructed.json",
+			total:     2*151936*2048 + 24*(4*2048*2048+3*2048+2048*60+60*3*2048*1408+3*2048*5632+2048+2*2048) + 2048,
+			active:    2*151936*2048 + 24*(4*2048*2048+3*2048+2048*60+4*3*2048*1408+3*2048*5632+2048+2*2048) + 2048,
+			published: 14.3 * B, unit: 0.1 * B, activePublished: 2.7 * B, activeUnit: 0.1 * B, embedding: 2 * 151936 * 2048},
+		// DeepSeek-V3 technical report (arXiv:2412.19437), abstract: 671B
+		// total, 37B activated (without the input embedding, as for gpt-oss). MLA: q_a 7168·1536 and its norm, q_b
+		// 1536·128·192, kv_a 7168·576, its norm 512, kv_b 512·128·256, o
+		// 128·128·7168. Three dense layers (3·7168·18432), 58 MoE layers:
+		// router 7168·256 and its bias 256, 256 experts (8 active) and one
+		// shared expert of 3·7168·2048.
+		{name: "deepseek_v3 V3", dir: "deepseek-ai__DeepSeek-V3", file: "config.json",
+			total: 2*129280*7168 + 7168 +
+				3*(7168*1536+1536+1536*128*192+7168*576+512+512*128*256+128*128*7168+3*7168*18432+2*7168) +
+				58*(7168*1536+1536+1536*128*192+7168*576+512+512*128*256+128*128*7168+7168*256+256+257*3*7168*2048+2*7168),
+			active: 2*129280*7168 + 7168 +
+				3*(7168*1536+1536+1536*128*192+7168*576+512+512*128*256+128*128*7168+3*7168*18432+2*7168) +
+				58*(7168*1536+1536+1536*128*192+7168*576+512+512*128*256+128*128*7168+7168*256+256+9*3*7168*2048+2*7168),
+			published: 671 * B, unit: B, activePublished: 37 * B, activeUnit: B, activeLessInput: true, embedding: 2 * 129280 * 7168},
+		// DeepSeek-V2-Lite model card: 16B total, 2.4B activated (without
+		// the input embedding, as checked below). q_lora_rank null: q_proj
+		// 2048·16·192. One dense layer, 26 MoE layers of 64 experts (6
+		// active) and two shared experts of 1408.
+		{name: "deepseek_v2 V2-Lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.reconstructed.json",
+			total: 2*102400*2048 + 2048 +
+				(2048*16*192 + 2048*576 + 512 + 512*16*256 + 16*128*2048 + 3*2048*10944 + 2*2048) +
+				26*(2048*16*192+2048*576+512+512*16*256+16*128*2048+2048*64+66*3*2048*1408+2*2048),
+			active: 2*102400*2048 + 2048 +
+				(2048*16*192 + 2048*576 + 512 + 512*16*256 + 16*128*2048 + 3*2048*10944 + 2*2048) +
+				26*(2048*16*192+2048*576+512+512*16*256+16*128*2048+2048*64+8*3*2048*1408+2*2048),
+			published: 16 * B, unit: B, activePublished: 2.4 * B, activeUnit: 0.1 * B, activeLessInput: true, embedding: 2 * 102400 * 2048},
+		// gpt-oss model card (arXiv:2508.10925), Table 1: 20.91B total,
+		// 3.61B active, which leaves out the input embedding (a lookup). Layer: q 2880·4096, k and v 2880·512, o 4096·2880,
+		// all with biases; 64 sinks; router 2880·32 with bias; 32 experts
+		// (4 active) of gate_up 2880·5760 and down 2880·2880 with biases.
+		{name: "gpt_oss 20b", dir: "openai__gpt-oss-20b", file: "config.json",
+			total:     2*201088*2880 + 2880 + 24*(2880*4096+4096+2*(2880*512+512)+4096*2880+2880+64+2880*32+32+32*(2880*5760+5760+2880*2880+2880)+2*2880),
+			active:    2*201088*2880 + 2880 + 24*(2880*4096+4096+2*(2880*512+512)+4096*2880+2880+64+2880*32+32+4*(2880*5760+5760+2880*2880+2880)+2*2880),
+			published: 20.91 * B, unit: 0.01 * B, activePublished: 3.61 * B, activeUnit: 0.01 * B, activeLessInput: true, embedding: 2 * 201088 * 2880},
+		// Same card: 116.83B total, 5.13B active; 36 layers of 128 experts.
+		{name: "gpt_oss 120b", dir: "openai__gpt-oss-120b", file: "config.json",
+			total:     2*201088*2880 + 2880 + 36*(2880*4096+4096+2*(2880*512+512)+4096*2880+2880+64+2880*128+128+128*(2880*5760+5760+2880*2880+2880)+2*2880),
+			active:    2*201088*2880 + 2880 + 36*(2880*4096+4096+2*(2880*512+512)+4096*2880+2880+64+2880*128+128+4*(2880*5760+5760+2880*2880+2880)+2*2880),
+			published: 116.83 * B, unit: 0.01 * B, activePublished: 5.13 * B, activeUnit: 0.01 * B, activeLessInput: true, embedding: 2 * 201088 * 2880},
+		// Gemma 2 report (arXiv:2408.00118), Table 2, 9B: 917,504,000
+		// embedding and 8,324,201,984 non-embedding parameters. Layer: q and
+		// o 3584·4096, k and v 3584·2048, MLP 3·3584·14336, four norms.
+		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.transcribed.json",
+			total:     256000*3584 + 42*(2*3584*4096+2*3584*2048+3*3584*14336+4*3584) + 3584,
+			active:    256000*3584 + 42*(2*3584*4096+2*3584*2048+3*3584*14336+4*3584) + 3584,
+			published: 917_504_000 + 8_324_201_984, unit: 1, nonEmbedding: 8_324_201_984, neUnit: 1, embedding: 256000 * 3584},
+		// KerasHub preset gemma3_instruct_1b: 999,885,952 parameters; Gemma
+		// 3 report (arXiv:2503.19786), Table 1: 302M embedding, 698M
+		// non-embedding. vocab 262144 (not the class's 262208), head_dim 256.
+		{name: "gemma3_text 1B", dir: "google__gemma-3-1b-it", file: "config.transcribed.json",
+			total:     262144*1152 + 26*(2*1152*1024+2*1152*256+3*1152*6912+4*1152+2*256) + 1152,
+			active:    262144*1152 + 26*(2*1152*1024+2*1152*256+3*1152*6912+4*1152+2*256) + 1152,
+			published: 999_885_952, unit: 1, nonEmbedding: 698 * M, neUnit: M, embedding: 262144 * 1152},
+		// Gemma 3 report, Table 1, 12B: 10,759M non-embedding, 417M vision
+		// encoder. text_config omits head_dim (256) and vocab_size
+		// (262208). Vision: SigLIP, 27 layers of 1152 (MLP 4304) with
+		// biases, 896/14 = 64² patches; projector 1152·3840 and a norm.
+		{name: "gemma3 12B", dir: "google__gemma-3-12b-it", file: "config.reconstructed.json",
+			total: 262208*3840 + 48*(2*3840*4096+2*3840*2048+3*3840*15360+4*3840+2*256) + 3840 +
+				(3*14*14*1152 + 1152 + 4096*1152 + 27*(4*(1152*1152+1152)+2*1152*4304+4304+1152+4*1152) + 2*1152) +
+				1152*3840 + 1152,
+			active: 262208*3840 + 48*(2*3840*4096+2*3840*2048+3*3840*15360+4*3840+2*256) + 3840 +
+				(3*14*14*1152 + 1152 + 4096*1152 + 27*(4*(1152*1152+1152)+2*1152*4304+4304+1152+4*1152) + 2*1152) +
+				1152*3840 + 1152,
+			published: 12 * B, unit: B, nonEmbedding: 10_759 * M, neUnit: M, embedding: 262208 * 3840},
+		// Gemma 3 report, Table 1, 27B: 25,600M non-embedding; head_dim 128.
+		{name: "gemma3 27B", dir: "google__gemma-3-27b-it", file: "config.reconstructed.json",
+			total: 262208*5376 + 62*(2*5376*4096+2*5376*2048+3*5376*21504+4*5376+2*128) + 5376 +
+				(3*14*14*1152 + 1152 + 4096*1152 + 27*(4*(1152*1152+1152)+2*1152*4304+4304+1152+4*1152) + 2*1152) +
+				1152*5376 + 1152,
+			active: 262208*5376 + 62*(2*5376*4096+2*5376*2048+3*5376*21504+4*5376+2*128) + 5376 +
+				(3*14*14*1152 + 1152 + 4096*1152 + 27*(4*(1152*1152+1152)+2*1152*4304+4304+1152+4*1152) + 2*1152) +
+				1152*5376 + 1152,
+			published: 27 * B, unit: B, nonEmbedding: 25_600 * M, neUnit: M, embedding: 262208 * 5376},
+		// OLMo 2 7B (huggingface.co/allenai/OLMo-2-1124-7B): 7B. Layer: the
+		// Llama block, q_norm 4096 and k_norm 4096 over the projections.
+		{name: "olmo2 7B", dir: "allenai__OLMo-2-1124-7B", file: "config.json",
+			total:     2*100352*4096 + 32*(4*4096*4096+2*4096+3*4096*11008+2*4096) + 4096,
+			active:    2*100352*4096 + 32*(4*4096*4096+2*4096+3*4096*11008+2*4096) + 4096,
+			published: 7 * B, unit: B, embedding: 2 * 100352 * 4096},
+		// Granite 3.1 8B (huggingface.co/ibm-granite/granite-3.1-8b-instruct):
+		// 8B; tied. The multipliers hold no parameters.
+		{name: "granite 3.1 8B", dir: "ibm-granite__granite-3.1-8b-instruct", file: "config.json",
+			total:     49155*4096 + 40*(2*4096*4096+2*4096*1024+3*4096*12800+2*4096) + 4096,
+			active:    49155*4096 + 40*(2*4096*4096+2*4096*1024+3*4096*12800+2*4096) + 4096,
+			published: 8 * B, unit: B, embedding: 49155 * 4096},
+		// Command R (huggingface.co/CohereForAI/c4ai-command-r-v01): 35B.
+		// Tied; one LayerNorm without bias per layer.
+		{name: "cohere command-r", dir: "CohereForAI__c4ai-command-r-v01", file: "config.reconstructed.json",
+			total:     256000*8192 + 40*(4*8192*8192+3*8192*22528+8192) + 8192,
+			active:    256000*8192 + 40*(4*8192*8192+3*8192*22528+8192) + 8192,
+			published: 35 * B, unit: B, embedding: 256000 * 8192},
+		// Phi-2 (Microsoft Research blog, "Phi-2: the surprising power of
+		// small language models"): 2.7B. Layer: q, k, v, dense and fc1, fc2
+		// with biases, one LayerNorm with bias; final LayerNorm; LM head
+		// with bias.
+		{name: "phi 2", dir: "microsoft__phi-2", file: "config.transcribed.json",
+			total:     2*51200*2560 + 51200 + 32*(4*(2560*2560+2560)+2560*10240+10240+10240*2560+2560+2*2560) + 2*2560,
+			active:    2*51200*2560 + 51200 + 32*(4*(2560*2560+2560)+2560*10240+10240+10240*2560+2560+2*2560) + 2*2560,
+			published: 2.7 * B, unit: 0.1 * B, embedding: 2*51200*2560 + 51200},
+		// Phi-4: model.safetensors.index.json metadata.total_size
+		// 29,319,014,400 bytes of bf16 = 14,659,507,200 parameters. Fused
+		// qkv 5120·(40+20)·128 and gate_up 5120·35840.
+		{name: "phi3 phi-4", dir: "microsoft__phi-4", file: "config.json",
+			total:     2*100352*5120 + 40*(5120*7680+5120*5120+5120*35840+17920*5120+2*5120) + 5120,
+			active:    2*100352*5120 + 40*(5120*7680+5120*5120+5120*35840+17920*5120+2*5120) + 5120,
+			published: 29_319_014_400 / 2, unit: 1, embedding: 2 * 100352 * 5120},
+		// Mistral-Small-3.1-24B (huggingface.co/mistralai/Mistral-Small-3.1-24B-Instruct-2503):
+		// 24B. Text: Mistral-Small-24B-Instruct-2501's shape, whose index
+		// total_size 47,144,806,400 bf16 bytes = 23,572,403,200 parameters
+		// (checked below). Vision: Pixtral, 24 layers of 1024 with a gated
+		// MLP of 4096, patch convolution 3·14²·1024, ln_pre; projector: norm
+		// 1024, patch merger 4096·1024, 1024·5120 and 5120·5120.
+		{name: "mistral3 small 3.1", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.reconstructed.json",
+			total: 2*131072*5120 + 40*(2*5120*4096+2*5120*1024+3*5120*32768+2*5120) + 5120 +
+				3*14*14*1024 + 1024 + 24*(4*1024*1024+3*1024*4096+2*1024) + 1024 + 4096*1024 + 1024*5120 + 5120*5120,
+			active: 2*131072*5120 + 40*(2*5120*4096+2*5120*1024+3*5120*32768+2*5120) + 5120 +
+				3*14*14*1024 + 1024 + 24*(4*1024*1024+3*1024*4096+2*1024) + 1024 + 4096*1024 + 1024*5120 + 5120*5120,
+			published: 24 * B, unit: B, embedding: 2 * 131072 * 5120},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := hfModel(t, tc.dir, tc.file)
+			assert.Equal(t, tc.total, m.Parameters, "total")
+			assert.Equal(t, tc.active, m.ActiveParameters, "active")
+			assert.Equal(t, tc.embedding, m.EmbeddingParameters, "embedding")
+			assertPublished(t, tc.published, tc.unit, m.Parameters, "published total")
+			if tc.nonEmbedding != 0 {
+				text := m.Parameters - m.EmbeddingParameters - m.VisionParameters
+				assertPublished(t, tc.nonEmbedding, tc.neUnit, text, "published non-embedding")
+			}
+			if tc.activePublished != 0 {
+				active := m.ActiveParameters
+				if tc.activeLessInput {
+					active -= int64(m.VocabSize) * int64(m.HiddenSize)
+				}
+				assertPublished(t, tc.activePublished, tc.activeUnit, active, "published active")
+			}
+		})
+	}
+}
+
+// TestLlama4Counts checks Llama 4 from copies that lack vision_config
+// (docs/model-sources.md): the test adds the vision values printed with
+// the Scout config in a public model table (hidden 1408, MLP 5632, 34
+// layers, image 336, patch 14, projector 4096, vision_output_dim 4096).
+func TestLlama4Counts(t *testing.T) {
+	t.Parallel()
+	const B = 1e9
+	vision := &VisionConfig{HiddenSize: 1408, IntermediateSize: 5632, NumHiddenLayers: 34, NumAttentionHeads: 16,
+		ImageSize: 336, PatchSize: 14, NumChannels: 3, VisionOutputDim: 4096, ProjectorInputDim: 4096, ProjectorOutputDim: 4096}
+	// Class token, 577 positions, unfolded patches 3·14²·1408, two
+	// LayerNorms; layers with biases; adapter 5632·4096 and 4096·4096;
+	// projector 4096·5120.
+	const visionCount = 3*14*14*1408 + 1408 + 577*1408 + 4*1408 +
+		34*(4*(1408*1408+1408)+2*1408*5632+5632+1408+4*1408) + 5632*4096 + 4096*4096 + 4096*5120
+	// Attention q and o 5120·5120, k and v 5120·1024 (L2 q/k norm: no
+	// weights); an MoE layer: router 5120·E, E experts of gate_up
+	// 5120·16384 and down 8192·5120, a shared expert 3·5120·8192; a dense
+	// layer: 3·5120·16384.
+	const attention = 2*5120*5120 + 2*5120*1024 + 2*5120
+	moe := func(experts, active int64) int64 { return attention + 5120*experts + active*3*5120*8192 + 3*5120*8192 }
+	const dense = attention + 3*5120*16384
+	tests := []struct {
+		name, dir, file            string
+		text, textActive           int64
+		published, publishedActive float64
+		chunked                    []int
+	}{
+		// Meta, "The Llama 4 herd" (ai.meta.com/blog/llama-4-multimodal-intelligence):
+		// Scout 17B active, 109B total; every layer is MoE (16 experts).
+		{name: "scout", dir: "meta-llama__Llama-4-Scout-17B-16E-Instruct", file: "config.trimmed.json",
+			text: 2*202048*5120 + 48*moe(16, 16) + 5120, textActive: 2*202048*5120 + 48*moe(16, 1) + 5120,
+			published: 109 * B, publishedActive: 17 * B},
+		// Maverick: 17B active; 402B total on its Hugging Face page (Meta
+		// rounds to 400B). interleave_moe_layer_step 2: layers 1, 3, ... are
+		// MoE with 128 experts.
+		{name: "maverick", dir: "meta-llama__Llama-4-Maverick-17B-128E-Instruct", file: "config.trimmed.json",
+			text: 2*202048*5120 + 24*moe(128, 128) + 24*dense + 5120, textActive: 2*202048*5120 + 24*moe(128, 1) + 24*dense + 5120,
+			published: 402 * B, publishedActive: 17 * B},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join("testdata/models/hf", tc.dir, tc.file)
+			data, err := readBounded(path, maxConfigBytes)
+			require.NoError(t, err)
+			a, err := ParseHFConfig(data)
+			require.NoError(t, err)
+			a.VisionConfig = vision
+			m, err := a.Model(tc.name)
+			require.NoError(t, err)
+			assert.Equal(t, int64(visionCount), m.VisionParameters)
+			assert.Equal(t, tc.text+visionCount, m.Parameters)
+			assert.Equal(t, tc.textActive+visionCount, m.ActiveParameters)
+			assertPublished(t, tc.published, B, m.Parameters, "published total")
+			assertPublished(t, tc.publishedActive, B, m.ActiveParameters-m.VisionParameters, "published active")
+			// Every fourth layer (NoPE) attends globally, the others in
+			// chunks of 8192.
+			for i, l := range m.Decoder {
+				if (i+1)%4 == 0 {
+					assert.Equal(t, AttentionFull, l.Attention, "layer %d", i)
+				} else {
+					assert.Equal(t, AttentionChunked, l.Attention, "layer %d", i)
+					assert.Equal(t, 8192, l.Window, "layer %d", i)
+				}
+			}
+		})
+	}
+}
+
+// TestDeepSeekNextTokenLayers checks that DeepSeek-V3's multi-token
+// prediction layer is counted apart: the model card gives 671B for the
+// main model and 14B for the MTP module (685B in all, as rounded figures).
+// The layer is an MoE decoder layer, enorm and hnorm, eh_proj 14336·7168,
+// and its own embedding, head norm and head.
+func TestDeepSeekNextTokenLayers(t *testing.T) {
+	t.Parallel()
+	m := hfModel(t, "deepseek-ai__DeepSeek-V3", "config.json")
+	const layer = 7168*1536 + 1536 + 1536*128*192 + 7168*576 + 512 + 512*128*256 + 128*128*7168 +
+		7168*256 + 256 + 257*3*7168*2048 + 2*7168
+	assert.Equal(t, int64(layer+2*7168+14336*7168+7168+2*129280*7168), m.NextTokenParameters)
+	assert.Less(t, math.Abs(float64(m.NextTokenParameters)-14e9), 1e9)
+	assert.Less(t, math.Abs(float64(m.Parameters+m.NextTokenParameters)-685e9), 1e9)
+}
+
+// TestMistral3TextMatchesMistralSmall checks the language model of
+// Mistral-Small-3.1 against Mistral-Small-24B-Instruct-2501, which has its
+// shape: that checkpoint's index gives total_size 47,144,806,400 bf16
+// bytes, 23,572,403,200 parameters.
+func TestMistral3TextMatchesMistralSmall(t *testing.T) {
+	t.Parallel()
+	m := hfModel(t, "mistralai__Mistral-Small-3.1-24B-Instruct-2503", "config.reconstructed.json")
+	assert.Equal(t, int64(47_144_806_400/2), m.Parameters-m.VisionParameters)
+}
+
+// TestFamilyKVCache checks the KV cache per token (bf16, the default) and
+// at a long context against hand calculations: 2 · KV heads · head_dim · 2
+// bytes per layer, MLA's (kv_lora_rank + qk_rope_head_dim) · 2 bytes, and
+// sliding or chunked layers holding at most their window.
+func TestFamilyKVCache(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, dir, file string
+		perToken        int64
+		context         int
+		atContext       int64
+	}{
+		{name: "qwen3 8B", dir: "Qwen__Qwen3-8B", file: "config.json", perToken: 36 * 2 * 8 * 128 * 2},
+		{name: "qwen3_moe 30B-A3B", dir: "Qwen__Qwen3-30B-A3B", file: "config.json", perToken: 48 * 2 * 4 * 128 * 2},
+		{name: "qwen2_moe", dir: "Qwen__Qwen1.5-MoE-A2.7B", file: "config.reconstructed.json", perToken: 24 * 2 * 16 * 128 * 2},
+		// MLA caches the latent, not 128 heads of keys and values.
+		{name: "deepseek_v3", dir: "deepseek-ai__DeepSeek-V3", file: "config.json", perToken: 61 * (512 + 64) * 2,
+			context: 32768, atContext: 32768 * 61 * (512 + 64) * 2},
+		{name: "deepseek_v2 lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.reconstructed.json", perToken: 27 * (512 + 64) * 2},
+		// 12 full layers and 12 of window 128, 2·8·64·2 = 2048 bytes each.
+		{name: "gpt_oss 20b", dir: "openai__gpt-oss-20b", file: "config.json", perToken: 24 * 2048,
+			context: 32768, atContext: 12*2048*32768 + 12*2048*128},
+		// 21 global and 21 sliding (4096) layers of 2·8·256·2 = 8192 bytes.
+		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.transcribed.json", perToken: 42 * 8192,
+			context: 8192, atContext: 21*8192*8192 + 21*8192*4096},
+		// Layers 5, 11, ..., 59 global (10), 52 of window 1024; 2·16·128·2 bytes.
+		{name: "gemma3 27B", dir: "google__gemma-3-27b-it", file: "config.reconstructed.json", perToken: 62 * 8192,
+			context: 32768, atContext: 10*8192*32768 + 52*8192*1024},
+		// head_dim 256 by default: 8 global of 48, window 1024.
+		{name: "gemma3 12B", dir: "google__gemma-3-12b-it", file: "config.reconstructed.json", perToken: 48 * 8192,
+			context: 32768, atContext: 8*8192*32768 + 40*8192*1024},
+		// One KV head of 256: 1024 bytes a layer; 4 global of 26, window 512.
+		{name: "gemma3_text 1B", dir: "google__gemma-3-1b-it", file: "config.transcribed.json", perToken: 26 * 1024,
+			context: 32768, atContext: 4*1024*32768 + 22*1024*512},
+		// 12 NoPE layers global, 36 chunked at 8192; 2·8·128·2 = 4096 bytes.
+		{name: "llama4 scout", dir: "meta-llama__Llama-4-Scout-17B-16E-Instruct", file: "config.trimmed.json", perToken: 48 * 4096,
+			context: 32768, atContext: 12*4096*32768 + 36*4096*8192},
+		{name: "mistral3", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.reconstructed.json", perToken: 40 * 4096},
+		{name: "phi-4", dir: "microsoft__phi-4", file: "config.json", perToken: 40 * 2 * 10 * 128 * 2},
+		{name: "phi-2", dir: "microsoft__phi-2", file: "config.transcribed.json", perToken: 32 * 2 * 32 * 80 * 2},
+		{name: "olmo2", dir: "allenai__OLMo-2-1124-7B", file: "config.json", perToken: 32 * 2 * 32 * 128 * 2},
+		{name: "cohere", dir: "CohereForAI__c4ai-command-r-v01", file: "config.reconstructed.json", perToken: 40 * 2 * 64 * 128 * 2},
+		{name: "granite", dir: "ibm-granite__granite-3.1-8b-instruct", file: "config.json", perToken: 40 * 2 * 8 * 128 * 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := hfModel(t, tc.dir, tc.file)
+			e := estimateModel(t, Target{Context: max(tc.context, 1)}, m)
+			got, ok := e.KVCacheBytesPerToken()
+			require.True(t, ok)
+			assert.Equal(t, tc.perToken, got, "bytes per token")
+			if tc.context > 0 {
+				assert.Equal(t, tc.atContext, e.Requirement().KVCache, "KV cache at %d tokens", tc.context)
+			}
+		})
+	}
+}
+
+// TestQuantizationConfigWeights checks weights sized from a config's
+// quantization_config, with no safetensors beside it, against published
+// checkpoint sizes.
+func TestQuantizationConfigWeights(t *testing.T) {
+	t.Parallel()
+	const GiB = 1 << 30
+	tests := []struct {
+		name, dir, file string
+		wantBytes       float64
+	}{
+		// gpt-oss model card (arXiv:2508.10925), Table 1: checkpoint sizes
+		// 12.8 GiB and 60.8 GiB, the experts in MXFP4 (4.25 bits) and the
+		// rest in bf16.
+		{"gpt-oss-20b mxfp4", "openai__gpt-oss-20b", "config.json", 12.8 * GiB},
+		{"gpt-oss-120b mxfp4", "openai__gpt-oss-120b", "config.json", 60.8 * GiB},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := estimateModel(t, Target{}, hfModel(t, tc.dir, tc.file))
+			got := float64(e.Requirement().Weights)
+			assert.InEpsilon(t, tc.wantBytes, got, 0.03, "weights %.2f GiB", got/GiB)
+		})
+	}
+}
+
+// TestAWQWeights checks AWQ's storage: 4-bit weights, and per group of 128
+// a 16-bit scale and a 4-bit zero, with embeddings, the LM head and norms in
+// 16 bits. hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 (AutoAWQ,
+// 4 bits, group 128, zero point) ships shards of 4.68 GB and 1.05 GB on its
+// Hugging Face file list.
+func TestAWQWeights(t *testing.T) {
+	t.Parallel()
+	m := presetModel(t, "llama-3-8b") // Llama 3.1 8B has its shape
+	q, err := (&QuantizationConfig{QuantMethod: "awq", Bits: 4, GroupSize: 128, ZeroPoint: boolPtr(true)}).resolve()
+	require.NoError(t, err)
+	m.Quantization = q
+	e := estimateModel(t, Target{}, m)
+	assert.Equal(t, "awq int4 g128", e.Precision())
+	// 32 layers of q, o 4096², k, v 4096·1024 and 3·4096·14336 linear weights.
+	const linear = 32 * (2*4096*4096 + 2*4096*1024 + 3*4096*14336)
+	assert.Equal(t, int64(math.Ceil(linear*(4+20.0/128)/8+2*(8_030_261_248-linear))), e.Requirement().Weights)
+	assert.InEpsilon(t, 4.68e9+1.05e9, float64(e.Requirement().Weights), 0.03)
+	// Sized as bf16, as before quantization_config was read, it is 2.8 times that.
+	assert.Greater(t, 2*8_030_261_248/float64(e.Requirement().Weights), 2.7)
+}
+
