@@ -425,4 +425,3 @@ func TestAWQWeights(t *testing.T) {
 	// Sized as bf16, as before quantization_config was read, it is 2.8 times that.
 	assert.Greater(t, 2*8_030_261_248/float64(e.Requirement().Weights), 2.7)
 }
-
