@@ -133,7 +133,7 @@ func TestParseTargetsNamesKeptVerbatim(t *testing.T) {
 // estimated within a bounded allocation (about 8 KiB per target).
 func TestParseTargetsMaxTargets(t *testing.T) {
 	data := []byte(targetsOf(MaxTargets, func(i int) string {
-		return fmt.Sprintf("{name: t%d, model: {preset: llama-3-70b}, context: 32768, batch: 8}", i)
+		return fmt.Sprintf("{name: t%d, model: {preset: llama-3.1-70b}, context: 32768, batch: 8}", i)
 	}))
 	var targets []Target
 	var err error

@@ -119,6 +119,10 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		in.grads = mustDType(orDefault(t.GradientDType, in.weights.Name))
 	}
 
+	if limit := m.MaxPositionEmbeddings; limit > 0 && in.context > limit && !t.AllowLongContext {
+		errs = append(errs, fieldErrorf("context", "%d tokens exceed the model's limit of %d (max_position_embeddings after rope scaling); "+
+			"set allow_long_context to estimate it anyway", in.context, limit))
+	}
 	errs = append(errs, checkLayout(in, m)...)
 	in.warnings = warnings(in, m)
 	if in.method == RuleOfThumb && t.MemoryUtilization != 0 && t.MemoryUtilization != 1 {
@@ -250,7 +254,7 @@ func warnings(in inputs, m Model) []string {
 		out = append(out, fmt.Sprintf("%s unknown: a bare parameter count has no architecture (give a preset, architecture or hf_config)", unknown))
 	}
 	if m.MaxPositionEmbeddings > 0 && in.context > m.MaxPositionEmbeddings {
-		out = append(out, fmt.Sprintf("context %d is longer than the model's max_position_embeddings %d (it needs rope scaling)",
+		out = append(out, fmt.Sprintf("context %d is longer than the model's limit of %d tokens (allow_long_context is set)",
 			in.context, m.MaxPositionEmbeddings))
 	}
 	if in.workload == Inference && in.method == Detailed {

@@ -105,7 +105,7 @@ func TestRequirementComponentsAddUp(t *testing.T) {
 
 func TestReportJSONFields(t *testing.T) {
 	t.Parallel()
-	e := estimatePreset(t, Target{Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2}, "llama-3-70b")
+	e := estimatePreset(t, Target{Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2}, "llama-3.1-70b")
 	g, err := LookupGPU("h100-80gb")
 	require.NoError(t, err)
 	for _, gpu := range []*GPU{nil, &g} {
@@ -217,7 +217,7 @@ func FuzzEstimate(f *testing.F) {
 }
 
 func BenchmarkEstimate(b *testing.B) {
-	target := Target{Name: "llama-3-70b-fp8", Model: ModelSource{Preset: "llama-3-70b"}, Precision: "fp8",
+	target := Target{Name: "llama-3-70b-fp8", Model: ModelSource{Preset: "llama-3.1-70b"}, Precision: "fp8",
 		KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2}
 	for b.Loop() {
 		e, err := Estimate(target)

@@ -60,10 +60,10 @@ func TestKVCacheAtContext(t *testing.T) {
 		wantGiB float64
 	}{
 		// HF blog "Llama 3.1" KV table (FP16, GiB; 16k = 16,000 and 128k = 128,000 tokens).
-		{"llama-3-8b", 16000, 1.95},
-		{"llama-3-8b", 128000, 15.62},
-		{"llama-3-70b", 16000, 4.88},
-		{"llama-3-70b", 128000, 39.06},
+		{"llama-3.1-8b", 16000, 1.95},
+		{"llama-3.1-8b", 128000, 15.62},
+		{"llama-3.1-70b", 16000, 4.88},
+		{"llama-3.1-70b", 128000, 39.06},
 	}
 	for _, tc := range tests {
 		e := estimatePreset(t, Target{Context: tc.context}, tc.preset)

@@ -83,7 +83,7 @@ func TestForGPUUnfit(t *testing.T) {
 	t.Parallel()
 	// 64 sequences of 32k tokens of activations per GPU do not shrink with
 	// more data-parallel GPUs.
-	e := estimatePreset(t, Target{Workload: Training, Context: 32768, Batch: 64}, "llama-3-8b")
+	e := estimatePreset(t, Target{Workload: Training, Context: 32768, Batch: 64}, "llama-3.1-8b")
 	fit := e.ForGPU(gpu(t, "h100-80gb"))
 	assert.Zero(t, fit.GPUsRequired)
 	assert.Contains(t, fit.UnfitReason, "no number of h100-80gb fits: even on 1048576 GPUs")
@@ -159,8 +159,18 @@ func TestMaxBatchAndContext(t *testing.T) {
 		s := e.MaxContext(budget, gpus)
 		require.Positive(t, s, tc.preset)
 		assert.LessOrEqual(t, e.components(l, e.in.batch, s).Total, budget)
-		assert.Greater(t, e.components(l, e.in.batch, s+1).Total, budget)
+		if limit := e.Model().MaxPositionEmbeddings; s < limit {
+			assert.Greater(t, e.components(l, e.in.batch, s+1).Total, budget)
+		} else {
+			assert.Equal(t, limit, s, "%s: the model's limit caps max_context", tc.preset)
+		}
 	}
+	// Mistral-7B's sliding window makes its KV cache stop growing, yet its
+	// context stops at max_position_embeddings, not at 16,777,216 tokens.
+	mistral := estimatePreset(t, Target{}, "mistral-7b")
+	assert.Equal(t, 32768, mistral.MaxContext(budget, 1))
+	long := estimatePreset(t, Target{AllowLongContext: true}, "mistral-7b")
+	assert.Greater(t, long.MaxContext(budget, 1), 32768, "allow_long_context lifts the cap")
 	e := estimatePreset(t, Target{}, "llama-3-70b")
 	assert.Zero(t, e.MaxBatch(1<<30, 1), "not even one sequence fits")
 	bare, err := Estimate(Target{Name: "x", Model: ModelSource{Parameters: 7e9}})

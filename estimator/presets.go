@@ -37,7 +37,22 @@ var catalog = []presetEntry{
 	{name: "llama-2-70b", description: "Meta Llama 2 70B (grouped-query attention)", source: "config.json of meta-llama/Llama-2-70b-hf"},
 	{name: "llama-3-8b", description: "Meta Llama 3 8B", source: "config.json of meta-llama/Meta-Llama-3-8B"},
 	{name: "llama-3-70b", description: "Meta Llama 3 70B", source: "config.json of meta-llama/Meta-Llama-3-70B"},
+	{name: "llama-3.1-8b", description: "Meta Llama 3.1 8B (128k context)", source: "config.json of meta-llama/Llama-3.1-8B"},
+	{name: "llama-3.1-70b", description: "Meta Llama 3.1 70B (128k context)", source: "config.json of meta-llama/Llama-3.1-70B"},
 	{name: "llama-3.1-405b", description: "Meta Llama 3.1 405B (128k context)", source: "config.json of meta-llama/Llama-3.1-405B"},
+	{name: "llama-3.3-70b", description: "Meta Llama 3.3 70B Instruct (128k context)", source: "config.json of meta-llama/Llama-3.3-70B-Instruct"},
+	{name: "qwen3-8b", description: "Qwen3 8B (q/k norms)", source: "config.json of Qwen/Qwen3-8B"},
+	{name: "qwen3-32b", description: "Qwen3 32B", source: "config.json of Qwen/Qwen3-32B"},
+	{name: "qwen3-30b-a3b", description: "Qwen3 30B-A3B (128 experts, 8 per token)", source: "config.json of Qwen/Qwen3-30B-A3B"},
+	{name: "qwen3-235b-a22b", description: "Qwen3 235B-A22B (128 experts, 8 per token)", source: "config.json of Qwen/Qwen3-235B-A22B"},
+	{name: "deepseek-v3", description: "DeepSeek-V3 671B (MLA, 256 experts, 8 per token; FP8 checkpoint)", source: "config.json of deepseek-ai/DeepSeek-V3"},
+	{name: "deepseek-r1", description: "DeepSeek-R1 671B (DeepSeek-V3's architecture)", source: "config.json of deepseek-ai/DeepSeek-R1"},
+	{name: "gpt-oss-20b", description: "OpenAI gpt-oss-20b (MXFP4 experts, 128-token window on half the layers)", source: "config.json of openai/gpt-oss-20b"},
+	{name: "gpt-oss-120b", description: "OpenAI gpt-oss-120b (MXFP4 experts, 128-token window on half the layers)", source: "config.json of openai/gpt-oss-120b"},
+	{name: "gemma-3-12b", description: "Google Gemma 3 12B (vision; 5 sliding layers to 1 global)", source: "config.json of google/gemma-3-12b-it, reconstructed (docs/model-sources.md)"},
+	{name: "gemma-3-27b", description: "Google Gemma 3 27B (vision; 5 sliding layers to 1 global)", source: "config.json of google/gemma-3-27b-it, reconstructed (docs/model-sources.md)"},
+	{name: "mistral-small-24b", description: "Mistral Small 3.1 24B (vision)", source: "config.json of mistralai/Mistral-Small-3.1-24B-Instruct-2503, reconstructed (docs/model-sources.md)"},
+	{name: "phi-4", description: "Microsoft Phi-4 14B", source: "config.json of microsoft/phi-4"},
 	{name: "mistral-7b", description: "Mistral 7B v0.1 (4096-token sliding window)", source: "config.json of mistralai/Mistral-7B-v0.1"},
 	{name: "mixtral-8x7b", description: "Mixtral 8x7B v0.1 (8 experts, 2 per token)", source: "config.json of mistralai/Mixtral-8x7B-v0.1"},
 	{name: "qwen2.5-7b", description: "Qwen2.5 7B Instruct", source: "config.json of Qwen/Qwen2.5-7B-Instruct"},
@@ -125,12 +140,13 @@ func closeNames(typed string, names []string) []string {
 	if key == "" || len(key) > 64 {
 		return nil
 	}
-	best, bestDistance := []string(nil), 3
+	const farthest = 2
+	best, bestDistance := []string(nil), farthest
 	for _, name := range names {
 		switch d := editDistance(key, alphanumeric(name)); {
 		case d == 0:
 			return []string{name}
-		case d < bestDistance:
+		case d < bestDistance || (d == bestDistance && best == nil):
 			best, bestDistance = []string{name}, d
 		case d == bestDistance:
 			best = append(best, name)

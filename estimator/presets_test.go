@@ -22,9 +22,11 @@ func TestPresets(t *testing.T) {
 		assert.NotContains(t, p.Name, "_", "preset names use dashes")
 	}
 	assert.Equal(t, []string{
-		"gemma-2b", "gemma-7b", "gpt-3-175b", "gpt2", "grok-1",
-		"llama-2-13b", "llama-2-70b", "llama-2-7b", "llama-3-70b", "llama-3-8b", "llama-3.1-405b",
-		"mistral-7b", "mixtral-8x7b", "phi-3-mini", "qwen2.5-72b", "qwen2.5-7b",
+		"deepseek-r1", "deepseek-v3", "gemma-2b", "gemma-3-12b", "gemma-3-27b", "gemma-7b", "gpt-3-175b",
+		"gpt-oss-120b", "gpt-oss-20b", "gpt2", "grok-1", "llama-2-13b", "llama-2-70b", "llama-2-7b",
+		"llama-3-70b", "llama-3-8b", "llama-3.1-405b", "llama-3.1-70b", "llama-3.1-8b", "llama-3.3-70b",
+		"mistral-7b", "mistral-small-24b", "mixtral-8x7b", "phi-3-mini", "phi-4", "qwen2.5-72b", "qwen2.5-7b",
+		"qwen3-235b-a22b", "qwen3-30b-a3b", "qwen3-32b", "qwen3-8b",
 	}, names)
 	assert.True(t, slices.IsSorted(names))
 
@@ -63,10 +65,13 @@ func TestLookupPreset(t *testing.T) {
 		{name: "Llama_3_70B", wantErr: `unknown model preset "Llama_3_70B"; did you mean llama-3-70b?`},
 		{name: "mixtral-8x7", wantErr: `unknown model preset "mixtral-8x7"; did you mean mixtral-8x7b?`},
 		{name: "llama-3-7b", wantErr: `unknown model preset "llama-3-7b"; did you mean llama-2-7b or llama-3-70b or llama-3-8b?`},
-		{name: "qwen", wantErr: `unknown model preset "qwen"; did you mean qwen2.5-72b or qwen2.5-7b?`},
-		{name: "falcon-40b", wantErr: `unknown model preset "falcon-40b"; known presets: gemma-2b, gemma-7b, gpt-3-175b, gpt2, grok-1, ` +
-			`llama-2-13b, llama-2-70b, llama-2-7b, llama-3-70b, llama-3-8b, llama-3.1-405b, mistral-7b, mixtral-8x7b, ` +
-			`phi-3-mini, qwen2.5-72b, qwen2.5-7b`},
+		{name: "qwen", wantErr: `unknown model preset "qwen"; did you mean qwen2.5-72b or qwen2.5-7b or qwen3-235b-a22b or ` +
+			`qwen3-30b-a3b or qwen3-32b or qwen3-8b?`},
+		{name: "falcon-40b", wantErr: `unknown model preset "falcon-40b"; known presets: deepseek-r1, deepseek-v3, gemma-2b, ` +
+			`gemma-3-12b, gemma-3-27b, gemma-7b, gpt-3-175b, gpt-oss-120b, gpt-oss-20b, gpt2, grok-1, llama-2-13b, llama-2-70b, ` +
+			`llama-2-7b, llama-3-70b, llama-3-8b, llama-3.1-405b, llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, mistral-7b, ` +
+			`mistral-small-24b, mixtral-8x7b, phi-3-mini, phi-4, qwen2.5-72b, qwen2.5-7b, qwen3-235b-a22b, qwen3-30b-a3b, ` +
+			`qwen3-32b, qwen3-8b`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,10 @@ type Target struct {
 	// (inference) or the micro-batch per data-parallel rank (training).
 	Context int `json:"context,omitempty"`
 	Batch   int `json:"batch,omitempty"`
+	// AllowLongContext accepts a context beyond the model's limit
+	// (max_position_embeddings after rope scaling), as vLLM's
+	// VLLM_ALLOW_LONG_MAX_MODEL_LEN does; without it that is an error.
+	AllowLongContext bool `json:"allow_long_context,omitempty"`
 	// MaxBatchedTokens is the tokens an inference engine runs through the
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`

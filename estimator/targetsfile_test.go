@@ -15,7 +15,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/targets/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
+		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: allow_long_context, batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
 		"invalid-batch-zero.yml":    `:6: targets[1].batch: must be at least 1, got 0`,
 		"invalid-context-zero.yml":  `:4: targets[0].context: must be at least 1, got 0`,
 		"invalid-wrong-type.yml":    `:4: targets[0].batch: must be an integer, got str "four"`,
@@ -70,7 +70,7 @@ func TestLoadTargetsValid(t *testing.T) {
 	first := targets[0]
 	require.NotNil(t, first.resolved, "the parser keeps the model it resolved")
 	first.resolved = nil
-	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Inference,
+	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3.1-70b"}, Workload: Inference,
 		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
 	// A relative hf_config is relative to the file's directory, and kept as
 	// written: it names the model in labels and reports.
