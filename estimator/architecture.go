@@ -1,6 +1,7 @@
 package estimator
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -148,7 +149,7 @@ func (a Architecture) Model(name string) (Model, error) {
 	}
 	fam, ok := families[a.ModelType]
 	if !ok {
-		return Model{}, invalidf("model_type %q is not supported; supported: %s", a.ModelType, supportedModelTypes())
+		return Model{}, modelError{unsupportedModelType(a.ModelType)}
 	}
 	quant, err := a.QuantizationConfig.resolve()
 	if err != nil {
@@ -164,6 +165,64 @@ func (a Architecture) Model(name string) (Model, error) {
 		return Model{}, err
 	}
 	m.Quantization = quant
+	return m, nil
+}
+
+// unsupportedModelType is the error for a model_type without a family,
+// which a config with safetensors beside it can still be read with.
+type unsupportedModelType string
+
+func (u unsupportedModelType) Error() string {
+	return fmt.Sprintf("model_type %q is not supported; supported: %s", string(u), supportedModelTypes())
+}
+
+// fromCheckpoint reads a config of an unsupported model_type whose weights
+// lie beside it: the parameters are the tensors' elements, and the KV cache
+// assumes every layer attends fully with the standard keys
+// (num_key_value_heads, head_dim), which a warning says.
+func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) {
+	s := shape{hidden: a.HiddenSize, layers: a.NumHiddenLayers, heads: a.NumAttentionHeads, kvHeads: a.NumKeyValueHeads, headDim: a.HeadDim}
+	for _, f := range []sizeField{
+		{"hidden_size", s.hidden, 1}, {"num_hidden_layers", s.layers, 1}, {"num_attention_heads", s.heads, 1},
+		{"num_key_value_heads", s.kvHeads, 0}, {"head_dim", s.headDim, 0}, {"max_position_embeddings", a.MaxPositionEmbeddings, 0},
+		{"vocab_size", a.VocabSize, 0},
+	} {
+		if f.value < f.min || f.value > maxDimension {
+			return Model{}, invalidf("model_type %q with safetensors beside it: %s %d: want an integer from %d to %d",
+				a.ModelType, f.name, f.value, max(f.min, 1), maxDimension)
+		}
+	}
+	if s.layers > maxLayers {
+		return Model{}, invalidf("num_hidden_layers %d: want an integer from 1 to %d", s.layers, maxLayers)
+	}
+	if s.kvHeads == 0 {
+		s.kvHeads = s.heads
+	}
+	if s.kvHeads > s.heads || s.heads%s.kvHeads != 0 {
+		return Model{}, invalidf("num_key_value_heads %d must divide num_attention_heads %d", s.kvHeads, s.heads)
+	}
+	if s.headDim == 0 {
+		s.headDim = max(s.hidden/s.heads, 1)
+	}
+	var ck checked
+	var n int64
+	for _, elements := range c.Parameters {
+		n = ck.add(n, elements)
+	}
+	if ck.overflow || n <= 0 || n > MaxParameters {
+		return Model{}, invalidf("the safetensors beside model_type %q hold %d parameters: want 1 to 1e15", a.ModelType, n)
+	}
+	m := Model{
+		Name: name, ModelType: a.ModelType, KnownArchitecture: true,
+		Parameters: n, ActiveParameters: n, LayerParameters: n / int64(s.layers),
+		Layers: s.layers, HiddenSize: s.hidden, Heads: s.heads, KVHeads: s.kvHeads, HeadDim: s.headDim,
+		VocabSize: a.VocabSize, MaxPositionEmbeddings: a.positionLimit(a.MaxPositionEmbeddings),
+		Experts: 1, ExpertsPerToken: 1,
+		Decoder: slices.Repeat([]Layer{{Attention: AttentionFull, KVHeads: s.kvHeads, HeadDim: s.headDim}}, s.layers),
+	}
+	m.Warnings = []string{fmt.Sprintf("model_type %q is not supported: the weights are the safetensors headers' %d parameters; "+
+		"the KV cache assumes %d layers of full attention with %d KV heads of %d values (num_key_value_heads, head_dim)",
+		a.ModelType, n, s.layers, s.kvHeads, s.headDim)}
 	return m, nil
 }
 

@@ -100,3 +100,32 @@ func TestLoadHFConfigCheckpointErrors(t *testing.T) {
 		})
 	}
 }
+
+// An unsupported model_type with its safetensors beside it is read from the
+// headers: the weights exactly, the KV cache from the standard keys, with a
+// warning that says so; without them it stays an error.
+func TestLoadHFConfigUnsupportedTypeWithCheckpoint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := `{"model_type": "newarch", "hidden_size": 8, "num_hidden_layers": 3, "num_attention_heads": 2,
+		"num_key_value_heads": 1, "max_position_embeddings": 64}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors"), shardA, 0o644))
+
+	m, err := LoadHFConfig(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(80+8), m.Parameters, "the headers' elements")
+	e := estimateModel(t, Target{Context: 64}, m)
+	perToken, ok := e.KVCacheBytesPerToken()
+	require.True(t, ok)
+	// 3 layers · 2 (K and V) · 1 KV head · head_dim 8/2 · 2 bytes.
+	assert.Equal(t, int64(3*2*1*4*2), perToken)
+	assert.Equal(t, int64(192), e.Requirement().Weights, "the weights' bytes as stored")
+	assert.Contains(t, e.Warnings(), `model_type "newarch" is not supported: the weights are the safetensors headers' 88 parameters; `+
+		`the KV cache assumes 3 layers of full attention with 1 KV heads of 4 values (num_key_value_heads, head_dim)`)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "model.safetensors")))
+	_, err = LoadHFConfig(dir)
+	require.ErrorIs(t, err, ErrInvalidModel)
+	assert.ErrorContains(t, err, `model_type "newarch" is not supported; supported: cohere, deepseek_v2`)
+}

@@ -253,6 +253,7 @@ func warnings(in inputs, m Model) []string {
 		}
 		out = append(out, fmt.Sprintf("%s unknown: a bare parameter count has no architecture (give a preset, architecture or hf_config)", unknown))
 	}
+	out = append(out, m.Warnings...)
 	if m.MaxPositionEmbeddings > 0 && in.context > m.MaxPositionEmbeddings {
 		out = append(out, fmt.Sprintf("context %d is longer than the model's limit of %d tokens (allow_long_context is set)",
 			in.context, m.MaxPositionEmbeddings))

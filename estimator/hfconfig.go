@@ -23,7 +23,8 @@ func ParseHFConfig(data []byte) (Architecture, error) {
 
 // LoadHFConfig reads a config.json (or the config.json in a directory) and
 // builds its Model. When safetensors files or their index lie beside it,
-// Model.Checkpoint says what the weights hold on disk.
+// Model.Checkpoint says what the weights hold on disk; then a model_type
+// that is not supported is read from them, with a warning.
 func LoadHFConfig(path string) (Model, error) {
 	if info, err := os.Stat(path); err == nil && info.IsDir() {
 		path = filepath.Join(path, "config.json")
@@ -37,12 +38,25 @@ func LoadHFConfig(path string) (Model, error) {
 		return Model{}, err
 	}
 	m, err := arch.Model(path)
-	if err != nil {
+	var unsupported unsupportedModelType
+	if err != nil && !errors.As(err, &unsupported) {
 		return Model{}, invalidf("%s: %w", path, err)
 	}
-	if m.Checkpoint, err = loadCheckpoint(filepath.Dir(path)); err != nil {
-		return Model{}, err
+	ckpt, cerr := loadCheckpoint(filepath.Dir(path))
+	if cerr != nil {
+		return Model{}, cerr
 	}
+	if err != nil {
+		// An unsupported model_type is read from its weights' headers, when
+		// they are all there.
+		if ckpt == nil || ckpt.Parameters == nil {
+			return Model{}, invalidf("%s: %w", path, err)
+		}
+		if m, err = arch.fromCheckpoint(path, ckpt); err != nil {
+			return Model{}, invalidf("%s: %w", path, err)
+		}
+	}
+	m.Checkpoint = ckpt
 	return m, nil
 }
 

@@ -65,6 +65,10 @@ type Model struct {
 	// quantization_config; nil when the config has none.
 	Quantization *Quantization
 
+	// Warnings say what was assumed to read the model (an unsupported
+	// model_type read from its safetensors).
+	Warnings []string
+
 	// Checkpoint is set when safetensors files lie beside a config.json: the
 	// weights' exact bytes and dtypes as stored, not derived by arithmetic.
 	Checkpoint *Checkpoint

@@ -13,7 +13,9 @@ func TestDTypeBits(t *testing.T) {
 		name string
 		bits float64
 	}{
-		{"fp32", 32}, {"bf16", 16}, {"fp16", 16}, {"fp8", 8}, {"int8", 8}, {"int4", 4},
+		// A bare int4 is what GPTQ and AWQ checkpoints carry: per group of 128
+		// weights a 16-bit scale and a 4-bit zero.
+		{"fp32", 32}, {"bf16", 16}, {"fp16", 16}, {"fp8", 8}, {"int8", 8}, {"int4", 4 + 20.0/128},
 		// QLoRA (Dettmers et al., 2023), §2: NF4 with one fp32 constant per
 		// 64 weights is 4 + 32/64 = 4.5 bits per parameter.
 		{"nf4", 4.5},
