@@ -22,7 +22,7 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 		attention += 4 * qHeads * tokens // fp32 log-sum-exp per head and token
 	} else {
 		// The scores and their softmax: every token against its keys.
-		attention += 2 * qHeads * tokens * float64(e.kvTokens(context)) * p
+		attention += 2 * qHeads * tokens * float64(e.sums.longestHeld(context)) * p
 	}
 	// MLP: the residual, its normed copy, and gate+up+product (gated) or
 	// fc1+activation, over the widest layer's experts a token is routed to
@@ -31,11 +31,7 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 	if m.GatedMLP {
 		width = 3
 	}
-	inner := 0
-	for _, layer := range m.Decoder {
-		inner = max(inner, layer.MLPWidth)
-	}
-	mlp := tokens * p * (2*h + width*float64(inner)/tp)
+	mlp := tokens * p * (2*h + width*float64(e.sums.mlpWidth)/tp)
 
 	logits := float64(batch) * float64(m.VocabSize) * 4
 	return math.Max(attention, mlp) + logits

@@ -70,6 +70,7 @@ type Requirement struct {
 type Estimation struct {
 	target   Target
 	model    Model
+	sums     layerSums
 	in       inputs
 	own      Layout
 	ownNeed  Components
@@ -100,7 +101,7 @@ func newEstimation(t Target, m Model) (*Estimation, []fieldError) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	e := &Estimation{target: t, model: m, in: in}
+	e := &Estimation{target: t, model: m, sums: newLayerSums(m.Decoder), in: in}
 	e.own = Layout{TensorParallel: in.tp, PipelineParallel: in.pp, DataParallel: in.dp, ZeROStage: in.zero}
 	e.ownNeed = e.components(e.own, in.batch, in.context)
 	if e.ownNeed.Total > MaxSize {

@@ -66,6 +66,24 @@ type shape struct {
 	experts, topK, expertInner, sharedInner int
 	// MLA ranks and head sizes.
 	qLoraRank, kvLoraRank, ropeDim, nopeDim, vDim int
+	// listed is the layers a config names: qwen's mlp_only_layers or
+	// llama4's moe_layers (nil when it names none).
+	listed map[int]bool
+}
+
+// layerSet checks a list of layer indices and makes it a set.
+func layerSet(key string, layers []int, count int) (map[int]bool, error) {
+	if layers == nil {
+		return nil, nil
+	}
+	set := make(map[int]bool, min(len(layers), count))
+	for _, l := range layers {
+		if l < 0 || l >= count {
+			return nil, invalidf("%s names layer %d: want 0 to %d", key, l, count-1)
+		}
+		set[l] = true
+	}
+	return set, nil
 }
 
 // attention is one layer's attention kind and window.
@@ -179,7 +197,7 @@ var families = map[string]family{
 	// MoE layers (routed experts and a shared expert) every
 	// interleave_moe_layer_step.
 	"llama4_text": {gated: true, defaults: llama4Defaults, attention: llama4Attention,
-		resolve: localExperts, layer: llama4Layer},
+		resolve: llama4Shape, layer: llama4Layer},
 	// GPT2LMHeadModel: LayerNorm, learned positions, biases on every Conv1D,
 	// a GELU MLP of n_inner (4·n_embd when null), tied embeddings.
 	"gpt2": {gpt2Names: true, layerNorm: true, learnedPositions: true, tiedByDefault: true,
@@ -436,10 +454,9 @@ func phimoeLayer(a Architecture, s shape, i int) block {
 func qwenExperts(a Architecture, s *shape) error {
 	s.experts, s.topK, s.expertInner = a.NumExperts, a.NumExpertsPerTok, a.MoeIntermediateSize
 	s.sharedInner = a.SharedExpertIntermediateSize
-	for _, l := range a.MLPOnlyLayers {
-		if l < 0 || l >= s.layers {
-			return invalidf("mlp_only_layers names layer %d: want 0 to %d", l, s.layers-1)
-		}
+	var err error
+	if s.listed, err = layerSet("mlp_only_layers", a.MLPOnlyLayers, s.layers); err != nil {
+		return err
 	}
 	return checkTopK(s.topK, s.experts, "num_experts")
 }
@@ -447,7 +464,7 @@ func qwenExperts(a Architecture, s *shape) error {
 // qwenSparse follows Qwen MoE: a layer routes to experts unless it is in
 // mlp_only_layers, when it is a multiple of decoder_sparse_step.
 func qwenSparse(a Architecture, s shape, i int) bool {
-	return s.experts > 0 && s.topK > 0 && !slices.Contains(a.MLPOnlyLayers, i) && (i+1)%a.DecoderSparseStep == 0
+	return s.experts > 0 && s.topK > 0 && !s.listed[i] && (i+1)%a.DecoderSparseStep == 0
 }
 
 func qwen2MoeLayer(a Architecture, s shape, i int) block {
@@ -487,6 +504,16 @@ func gptOssLayer(_ Architecture, s shape, _ int) block {
 	), other: 2*int64(s.hidden) + int64(s.heads), experts: s.experts, topK: s.topK, width: s.topK * s.inner}
 }
 
+// llama4Shape reads the experts and moe_layers.
+func llama4Shape(a Architecture, s *shape) error {
+	if err := localExperts(a, s); err != nil {
+		return err
+	}
+	var err error
+	s.listed, err = layerSet("moe_layers", a.MoeLayers, s.layers)
+	return err
+}
+
 // llama4Layer: MoE layers hold a router, experts with fused gate_up_proj
 // and a shared expert of intermediate_size; the others a dense MLP of
 // intermediate_size_mlp. The q/k L2 norm has no weights.
@@ -509,8 +536,8 @@ func llama4Layer(a Architecture, s shape, i int) block {
 // llama4MoELayer follows Llama4TextConfig: moe_layers when given, else every
 // interleave_moe_layer_step-th layer.
 func llama4MoELayer(a Architecture, s shape, i int) bool {
-	if a.MoeLayers != nil {
-		return slices.Contains(a.MoeLayers, i)
+	if s.listed != nil {
+		return s.listed[i]
 	}
 	return (i+1)%a.InterleaveMoeLayerStep == 0
 }
@@ -592,12 +619,11 @@ func deepseekLayer(a Architecture, s shape, i int) block {
 func deepseekNextToken(a Architecture, s shape) int64 {
 	var c checked
 	h, v := int64(s.hidden), int64(s.vocab)
-	var total int64
-	for j := range a.NumNextnPredictLayers {
-		l := deepseekLayer(a, s, s.layers+j).layer(attention{kind: AttentionLatent}, s)
-		one := c.add(l.Parameters, c.add(3*h, c.add(c.mul(2*h, h), c.mul(2*v, h))))
-		total = c.add(total, one)
-	}
+	// Every MTP layer has the shape of the first (a layer past
+	// first_k_dense_replace).
+	l := deepseekLayer(a, s, s.layers).layer(attention{kind: AttentionLatent}, s)
+	one := c.add(l.Parameters, c.add(3*h, c.add(c.mul(2*h, h), c.mul(2*v, h))))
+	total := c.mul(one, int64(a.NumNextnPredictLayers))
 	if c.overflow {
 		return math.MaxInt64
 	}

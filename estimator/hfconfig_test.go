@@ -97,11 +97,15 @@ func FuzzParseHFConfig(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	real, err := filepath.Glob(filepath.Join("testdata", "models", "hf", "*", "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	bad, err := filepath.Glob(filepath.Join("testdata", "models", "bad", "*.json"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, path := range bad {
+	for _, path := range append(real, bad...) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
@@ -132,9 +136,17 @@ func FuzzParseHFConfig(f *testing.F) {
 		if m.EmbeddingParameters <= 0 || m.LayerParameters <= 0 {
 			t.Fatalf("bad parts: embedding %d, layer %d", m.EmbeddingParameters, m.LayerParameters)
 		}
-		for _, l := range m.Decoder[0].Linears {
-			if l.In <= 0 || l.Out <= 0 || l.Count <= 0 {
-				t.Fatalf("bad linear %+v", l)
+		if len(m.Decoder) != m.Layers {
+			t.Fatalf("%d layers described for %d", len(m.Decoder), m.Layers)
+		}
+		for i, layer := range m.Decoder {
+			if layer.kvValues(1) <= 0 || layer.Window < 0 || layer.Parameters <= 0 || layer.ActiveParameters > layer.Parameters {
+				t.Fatalf("bad layer %d: %+v", i, layer)
+			}
+			for _, l := range layer.Linears {
+				if l.In <= 0 || l.Out <= 0 || l.Count <= 0 {
+					t.Fatalf("bad linear %+v", l)
+				}
 			}
 		}
 	})

@@ -25,52 +25,18 @@ func (e *Estimation) paramSplit(l Layout) weightSplit {
 	if !m.KnownArchitecture || len(m.Decoder) == 0 {
 		return weightSplit{linear: float64(m.Parameters) / (tp * pp)}
 	}
-	var w weightSplit
-	var stage float64
-	for _, layer := range e.heaviestStage(l) {
-		stage += float64(layer.Parameters)
-		for _, lin := range layer.Linears {
-			n := float64(lin.In) * float64(lin.Out) * float64(lin.Count)
-			if lin.Count > 1 {
-				w.experts += n
-			} else {
-				w.linear += n
-			}
-		}
-	}
+	stage, linear, experts := e.sums.heaviest(l)
+	w := weightSplit{experts: experts, linear: linear}
 	embedding := float64(m.EmbeddingParameters)
 	if pp > 1 && !m.TiedEmbeddings {
 		embedding /= 2 // the input embedding and the LM head are the same size
 	}
-	var layers float64
-	for _, layer := range m.Decoder {
-		layers += float64(layer.Parameters)
-	}
+	layers := e.sums.params[e.sums.layers()]
 	// The final norm (and anything else outside the layers and embeddings).
 	rest := math.Max(0, float64(m.Parameters)-layers-float64(m.EmbeddingParameters)-float64(m.VisionParameters))
 	w.plain = stage - w.experts - w.linear + embedding + rest + float64(m.VisionParameters)
 	w.experts, w.linear, w.plain = w.experts/tp, w.linear/tp, w.plain/tp
 	return w
-}
-
-// heaviestStage is the layers of the pipeline stage with the most
-// parameters (ceil(L/pp) consecutive layers per stage).
-func (e *Estimation) heaviestStage(l Layout) []Layer {
-	layers := e.model.Decoder
-	size := stageLayers(len(layers), l.PipelineParallel)
-	var best []Layer
-	var most int64 = -1
-	for start := 0; start < len(layers); start += size {
-		stage := layers[start:min(start+size, len(layers))]
-		var n int64
-		for _, layer := range stage {
-			n += layer.Parameters
-		}
-		if n > most {
-			best, most = stage, n
-		}
-	}
-	return best
 }
 
 // stageLayers is the layer count of the most loaded pipeline stage.
