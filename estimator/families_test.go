@@ -1,6 +1,7 @@
 package estimator
 
 import (
+	"encoding/json"
 	"math"
 	"path/filepath"
 	"testing"
@@ -424,4 +425,112 @@ func TestAWQWeights(t *testing.T) {
 	assert.InEpsilon(t, 4.68e9+1.05e9, float64(e.Requirement().Weights), 0.03)
 	// Sized as bf16, as before quantization_config was read, it is 2.8 times that.
 	assert.Greater(t, 2*8_030_261_248/float64(e.Requirement().Weights), 2.7)
+}
+
+// TestPhiMoE checks phimoe on the Phi-3.5-MoE-instruct values that its
+// derivative configs agree on (no verbatim copy was found): 4096 hidden,
+// 6400 expert width, 32 layers, 32 heads and 8 KV heads, 16 experts (2 per
+// token), vocabulary 32064, biases on attention and on the LM head. Model
+// card (huggingface.co/microsoft/Phi-3.5-MoE-instruct): 41.9B total, 6.6B
+// active. Layer: q, o 4096² and k, v 4096·1024 with biases, router
+// 4096·16, 16 experts of 3·4096·6400, two LayerNorms with bias.
+func TestPhiMoE(t *testing.T) {
+	t.Parallel()
+	a := Architecture{ModelType: "phimoe", HiddenSize: 4096, IntermediateSize: 6400, NumHiddenLayers: 32,
+		NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 32064, NumLocalExperts: 16, NumExpertsPerTok: 2,
+		AttentionBias: true, LMHeadBias: true, MaxPositionEmbeddings: 131072, SlidingWindow: 131072}
+	m, err := a.Model("phi-3.5-moe")
+	require.NoError(t, err)
+	const attention = 2*(4096*4096+4096) + 2*(4096*1024+1024)
+	assert.Equal(t, int64(2*32064*4096+32064+32*(attention+4096*16+16*3*4096*6400+4*4096)+2*4096), m.Parameters)
+	assert.Equal(t, int64(2*32064*4096+32064+32*(attention+4096*16+2*3*4096*6400+4*4096)+2*4096), m.ActiveParameters)
+	assertPublished(t, 41.9e9, 0.1e9, m.Parameters, "published total")
+	assertPublished(t, 6.6e9, 0.1e9, m.ActiveParameters, "published active")
+}
+
+// TestQuantizationConfigs reads the quantization_config of real configs and
+// checks the bits each quantised weight takes.
+func TestQuantizationConfigs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dir, file, name string
+		bits            float64
+		expertsOnly     bool
+	}{
+		// AutoAWQ: 4 bits, group 128, zero point.
+		{"LDCC__Qwen2.5-72B-Instruct-ko-AWQ", "config.json", "awq int4 g128", 4 + 20.0/128, false},
+		// bitsandbytes NF4 with double quantisation (QLoRA §3).
+		{"asif00__bangla-llama-4bit", "config.json", "bnb 4-bit dq", nf4DoubleQuantBits, false},
+		// FP8 with a fp32 scale per 128×128 block.
+		{"Qwen__Qwen3-30B-A3B-FP8", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},
+		{"deepseek-ai__DeepSeek-V3", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},
+		// MXFP4 experts: 4 bits and an 8-bit scale per 32.
+		{"openai__gpt-oss-20b", "config.json", "mxfp4 experts", 4.25, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			t.Parallel()
+			m := hfModel(t, tc.dir, tc.file)
+			require.NotNil(t, m.Quantization)
+			assert.Equal(t, Quantization{Name: tc.name, Bits: tc.bits, ExpertsOnly: tc.expertsOnly}, *m.Quantization)
+			e := estimateModel(t, Target{}, m)
+			assert.Equal(t, tc.name, e.Precision())
+			// A precision set on the target wins over the config.
+			bf16 := estimateModel(t, Target{Precision: "bf16"}, m)
+			assert.Equal(t, int64(2*m.Parameters), bf16.Requirement().Weights)
+		})
+	}
+}
+
+// TestQuantizationConfigErrors checks that a quantization_config that
+// cannot be sized says which key and what would be valid.
+func TestQuantizationConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		q    QuantizationConfig
+		want string
+	}{
+		{"no method", QuantizationConfig{}, "quantization_config: quant_method is required; supported: awq, bitsandbytes, compressed-tensors, fp8, gptq, mxfp4"},
+		{"unknown method", QuantizationConfig{QuantMethod: "hqq"}, `quantization_config: quant_method "hqq" is not supported; supported: awq, bitsandbytes, compressed-tensors, fp8, gptq, mxfp4`},
+		{"gptq bits", QuantizationConfig{QuantMethod: "gptq", Bits: 5}, "quantization_config: bits 5: want 2, 3, 4 or 8"},
+		{"gptq group", QuantizationConfig{QuantMethod: "gptq", Bits: 4, GroupSize: -7}, "quantization_config: group_size -7: want -1 or a positive integer"},
+		{"fp8 block", QuantizationConfig{QuantMethod: "fp8", WeightBlockSize: []int{128}}, "quantization_config: weight_block_size [128]: want two positive integers"},
+		{"bnb without a mode", QuantizationConfig{QuantMethod: "bitsandbytes"}, "quantization_config: bitsandbytes without load_in_4bit or load_in_8bit: want one of them true"},
+		{"compressed-tensors without groups", QuantizationConfig{QuantMethod: "compressed-tensors"}, "quantization_config: compressed-tensors without config_groups weights: want at least one group with weights"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := smallLlama()
+			a.QuantizationConfig = &tc.q
+			_, err := a.Model("q")
+			require.ErrorIs(t, err, ErrInvalidModel)
+			assert.EqualError(t, err, tc.want)
+		})
+	}
+}
+
+// TestCompressedTensors sizes compressed-tensors' w4a16 (int4, group 128,
+// symmetric: a 16-bit scale per group) and w8a8 (int8 per channel).
+func TestCompressedTensors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		config string
+		name   string
+		bits   float64
+	}{
+		{`{"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
+			"weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": true}}}, "ignore": ["lm_head"]}`,
+			"compressed-tensors int4 g128", 4 + 16.0/128},
+		{`{"quant_method": "compressed-tensors", "format": "int-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
+			"weights": {"num_bits": 8, "type": "int", "strategy": "channel", "symmetric": true}}}, "ignore": ["lm_head"]}`,
+			"compressed-tensors int8", 8},
+	} {
+		var q QuantizationConfig
+		require.NoError(t, json.Unmarshal([]byte(tc.config), &q))
+		got, err := q.resolve()
+		require.NoError(t, err)
+		assert.Equal(t, &Quantization{Name: tc.name, Bits: tc.bits}, got)
+	}
 }
