@@ -228,9 +228,7 @@ func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) 
 
 // textModel builds a language model from its own keys.
 func (a Architecture) textModel(name string, fam family) (Model, error) {
-	if fam.defaults != nil {
-		fam.defaults(&a)
-	}
+	a.withDefaults(fam.defaults)
 	s, err := a.shape(fam)
 	if err != nil {
 		return Model{}, err

@@ -28,8 +28,8 @@ type family struct {
 	gated bool
 	// latent: every layer caches an MLA latent.
 	latent bool
-	// defaults fills the keys a config omits with its config class's defaults.
-	defaults func(*Architecture)
+	// defaults are the config class's values for the keys a config omits.
+	defaults *Architecture
 	// resolve reads the family's own keys (experts, MLA ranks) into the shape.
 	resolve func(Architecture, *shape) error
 	// attention is layer i's attention when the config has no layer_types.
@@ -226,12 +226,6 @@ func always(shape) bool { return true }
 func setDefault(p *int, v int) {
 	if *p == 0 {
 		*p = v
-	}
-}
-
-func setDefaultPtr(p **int, v int) {
-	if *p == nil {
-		*p = &v
 	}
 }
 
@@ -633,100 +627,64 @@ func deepseekNextToken(a Architecture, s shape) int64 {
 // Config class defaults of the newer families, for the keys a config omits.
 // q_lora_rank has none here: JSON cannot tell an omitted key from null,
 // and null (DeepSeek-V2-Lite) means queries projected directly.
+var (
+	qwen3Defaults = &Architecture{VocabSize: 151936, HeadDim: 128, MaxPositionEmbeddings: 32768, SlidingWindow: 4096}
+	// Qwen3MoeConfig declares no head_dim: its configs all set it.
+	qwen3MoeDefaults = &Architecture{VocabSize: 151936, HeadDim: 128, MaxPositionEmbeddings: 32768, SlidingWindow: 4096,
+		DecoderSparseStep: 1, MoeIntermediateSize: 768, NumExpertsPerTok: 8, NumExperts: 128}
+	qwen2MoeDefaults = &Architecture{VocabSize: 151936, MaxPositionEmbeddings: 32768, SlidingWindow: 4096,
+		DecoderSparseStep: 1, MoeIntermediateSize: 1408, SharedExpertIntermediateSize: 5632, NumExpertsPerTok: 4, NumExperts: 60}
+	gemma2Defaults = &Architecture{VocabSize: 256000, MaxPositionEmbeddings: 8192, SlidingWindow: 4096}
+	gemma3Defaults = &Architecture{VocabSize: 262208, MaxPositionEmbeddings: 131072, SlidingWindow: 4096, SlidingWindowPattern: 6}
+	// GptOssConfig's attention_bias defaults to true, and a false in a
+	// config cannot be told from a missing key: the biases are always
+	// counted, as every released checkpoint has them.
+	gptOssDefaults = &Architecture{VocabSize: 201088, HeadDim: 64, MaxPositionEmbeddings: 131072, SlidingWindow: 128,
+		NumLocalExperts: 128, NumExpertsPerTok: 4, AttentionBias: true}
+	deepseekV2Defaults = &Architecture{VocabSize: 32000, MaxPositionEmbeddings: 2048, MoeIntermediateSize: 1407,
+		KVLoraRank: 512, QKRopeHeadDim: 64, QKNopeHeadDim: 128, VHeadDim: 128, MoeLayerFreq: 1,
+		FirstKDenseReplace: intValue(0), NRoutedExperts: intValue(64), NSharedExperts: intValue(2)}
+	deepseekV3Defaults = &Architecture{VocabSize: 129280, MaxPositionEmbeddings: 4096, MoeIntermediateSize: 2048,
+		KVLoraRank: 512, QKRopeHeadDim: 64, QKNopeHeadDim: 128, VHeadDim: 128, MoeLayerFreq: 1, NumExpertsPerTok: 8,
+		FirstKDenseReplace: intValue(3), NRoutedExperts: intValue(256), NSharedExperts: intValue(1)}
+	llama4Defaults = &Architecture{VocabSize: 202048, HeadDim: 128, MaxPositionEmbeddings: 4096 * 32, IntermediateSizeMLP: 16384,
+		NumLocalExperts: 16, NumExpertsPerTok: 1, InterleaveMoeLayerStep: 1, AttentionChunkSize: 8192}
+)
 
-func qwen3Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 151936)
-	setDefault(&a.HeadDim, 128)
-	setDefault(&a.MaxPositionEmbeddings, 32768)
-	setDefault(&a.SlidingWindow, 4096)
-}
+func intValue(v int) *int { return &v }
 
-func qwen3MoeDefaults(a *Architecture) {
-	qwen3Defaults(a)
-	setDefault(&a.DecoderSparseStep, 1)
-	setDefault(&a.MoeIntermediateSize, 768)
-	setDefault(&a.NumExpertsPerTok, 8)
-	setDefault(&a.NumExperts, 128)
-}
-
-func qwen2MoeDefaults(a *Architecture) {
-	setDefault(&a.VocabSize, 151936)
-	setDefault(&a.MaxPositionEmbeddings, 32768)
-	setDefault(&a.SlidingWindow, 4096)
-	setDefault(&a.DecoderSparseStep, 1)
-	setDefault(&a.MoeIntermediateSize, 1408)
-	setDefault(&a.SharedExpertIntermediateSize, 5632)
-	setDefault(&a.NumExpertsPerTok, 4)
-	setDefault(&a.NumExperts, 60)
-}
-
-func gemma2Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 256000)
-	setDefault(&a.MaxPositionEmbeddings, 8192)
-	setDefault(&a.SlidingWindow, 4096)
-}
-
-func gemma3Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 262208)
-	setDefault(&a.MaxPositionEmbeddings, 131072)
-	setDefault(&a.SlidingWindow, 4096)
-	setDefault(&a.SlidingWindowPattern, 6)
-}
-
-func gptOssDefaults(a *Architecture) {
-	setDefault(&a.VocabSize, 201088)
-	setDefault(&a.HeadDim, 64)
-	setDefault(&a.MaxPositionEmbeddings, 131072)
-	setDefault(&a.SlidingWindow, 128)
-	setDefault(&a.NumLocalExperts, 128)
-	if a.NumExpertsPerTok == 0 && a.ExpertsPerTokenKey == 0 {
-		a.NumExpertsPerTok = 4
+// withDefaults gives the keys a config omits the values of d, its config
+// class's defaults.
+func (a *Architecture) withDefaults(d *Architecture) {
+	if d == nil {
+		return
 	}
-	if a.TieWordEmbeddings == nil {
-		a.TieWordEmbeddings = new(bool)
+	for _, f := range []struct {
+		p *int
+		v int
+	}{
+		{&a.VocabSize, d.VocabSize}, {&a.HeadDim, d.HeadDim}, {&a.MaxPositionEmbeddings, d.MaxPositionEmbeddings},
+		{&a.SlidingWindow, d.SlidingWindow}, {&a.SlidingWindowPattern, d.SlidingWindowPattern},
+		{&a.AttentionChunkSize, d.AttentionChunkSize}, {&a.NumLocalExperts, d.NumLocalExperts},
+		{&a.NumExperts, d.NumExperts}, {&a.MoeIntermediateSize, d.MoeIntermediateSize},
+		{&a.SharedExpertIntermediateSize, d.SharedExpertIntermediateSize}, {&a.DecoderSparseStep, d.DecoderSparseStep},
+		{&a.MoeLayerFreq, d.MoeLayerFreq}, {&a.InterleaveMoeLayerStep, d.InterleaveMoeLayerStep},
+		{&a.IntermediateSizeMLP, d.IntermediateSizeMLP}, {&a.KVLoraRank, d.KVLoraRank},
+		{&a.QKRopeHeadDim, d.QKRopeHeadDim}, {&a.QKNopeHeadDim, d.QKNopeHeadDim}, {&a.VHeadDim, d.VHeadDim},
+	} {
+		setDefault(f.p, f.v)
 	}
-	// GptOssConfig's attention_bias defaults to true; a config that says
-	// false is read as false only if it says so, which Go's zero value
-	// cannot tell apart: the released checkpoints all carry the biases.
-	a.AttentionBias = true
-}
-
-func deepseekV2Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 32000)
-	setDefault(&a.MaxPositionEmbeddings, 2048)
-	setDefault(&a.MoeIntermediateSize, 1407)
-	setDefault(&a.KVLoraRank, 512)
-	setDefault(&a.QKRopeHeadDim, 64)
-	setDefault(&a.QKNopeHeadDim, 128)
-	setDefault(&a.VHeadDim, 128)
-	setDefault(&a.MoeLayerFreq, 1)
-	setDefaultPtr(&a.FirstKDenseReplace, 0)
-	setDefaultPtr(&a.NRoutedExperts, 64)
-	setDefaultPtr(&a.NSharedExperts, 2)
-}
-
-func deepseekV3Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 129280)
-	setDefault(&a.MaxPositionEmbeddings, 4096)
-	setDefault(&a.MoeIntermediateSize, 2048)
-	setDefault(&a.KVLoraRank, 512)
-	setDefault(&a.QKRopeHeadDim, 64)
-	setDefault(&a.QKNopeHeadDim, 128)
-	setDefault(&a.VHeadDim, 128)
-	setDefault(&a.MoeLayerFreq, 1)
-	setDefault(&a.NumExpertsPerTok, 8)
-	setDefaultPtr(&a.FirstKDenseReplace, 3)
-	setDefaultPtr(&a.NRoutedExperts, 256)
-	setDefaultPtr(&a.NSharedExperts, 1)
-}
-
-func llama4Defaults(a *Architecture) {
-	setDefault(&a.VocabSize, 202048)
-	setDefault(&a.HeadDim, 128)
-	setDefault(&a.MaxPositionEmbeddings, 4096*32)
-	setDefault(&a.IntermediateSizeMLP, 16384)
-	setDefault(&a.NumLocalExperts, 16)
-	setDefault(&a.NumExpertsPerTok, 1)
-	setDefault(&a.InterleaveMoeLayerStep, 1)
-	setDefault(&a.AttentionChunkSize, 8192)
+	// gpt-oss also writes experts_per_token; either key says it.
+	if a.ExpertsPerTokenKey == 0 {
+		setDefault(&a.NumExpertsPerTok, d.NumExpertsPerTok)
+	}
+	for _, f := range []struct{ p, v **int }{
+		{&a.FirstKDenseReplace, &d.FirstKDenseReplace}, {&a.NRoutedExperts, &d.NRoutedExperts},
+		{&a.NSharedExperts, &d.NSharedExperts},
+	} {
+		if *f.p == nil {
+			*f.p = *f.v
+		}
+	}
+	a.AttentionBias = a.AttentionBias || d.AttentionBias
 }

@@ -534,3 +534,53 @@ func TestCompressedTensors(t *testing.T) {
 		assert.Equal(t, &Quantization{Name: tc.name, Bits: tc.bits}, got)
 	}
 }
+
+// TestFamilyErrors checks that the keys of the newer families are checked
+// and that each error names the key and what would be valid.
+func TestFamilyErrors(t *testing.T) {
+	t.Parallel()
+	gemma3 := func(modify func(a *Architecture)) Architecture {
+		a := smallLlama()
+		a.ModelType = "gemma3_text"
+		modify(&a)
+		return a
+	}
+	tests := []struct {
+		name string
+		arch Architecture
+		want string
+	}{
+		{"layer_types too short", gemma3(func(a *Architecture) { a.LayerTypes = []string{"full_attention"} }),
+			"layer_types has 1 entries for 2 layers; want one per layer"},
+		{"layer_types unknown", gemma3(func(a *Architecture) { a.LayerTypes = []string{"full_attention", "linear_attention"} }),
+			`layer_types[1] "linear_attention": want full_attention, sliding_attention or chunked_attention`},
+		{"negative window pattern", gemma3(func(a *Architecture) { a.SlidingWindowPattern = -1 }),
+			"sliding_window_pattern -1: want an integer from 0 to 67108864"},
+		{"mlp_only_layers out of range", Architecture{ModelType: "qwen3_moe", HiddenSize: 64, IntermediateSize: 64,
+			NumHiddenLayers: 2, NumAttentionHeads: 4, MLPOnlyLayers: []int{2}}, "mlp_only_layers names layer 2: want 0 to 1"},
+		{"more experts per token than experts", Architecture{ModelType: "qwen3_moe", HiddenSize: 64, IntermediateSize: 64,
+			NumHiddenLayers: 2, NumAttentionHeads: 4, NumExperts: 4, NumExpertsPerTok: 8}, "num_experts_per_tok 8 exceeds num_experts 4"},
+		{"gpt-oss keys disagree", Architecture{ModelType: "gpt_oss", HiddenSize: 64, IntermediateSize: 64, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumExpertsPerTok: 4, ExpertsPerTokenKey: 2}, "num_experts_per_tok 4 and experts_per_token 2 disagree; set one of them"},
+		{"deepseek_v3 default top-8 above its experts", Architecture{ModelType: "deepseek_v3", HiddenSize: 64, IntermediateSize: 64,
+			NumHiddenLayers: 4, NumAttentionHeads: 4, NumExpertsPerTok: 0, MoeIntermediateSize: 8, NRoutedExperts: intPtr(4),
+			KVLoraRank: 8, QKRopeHeadDim: 8, QKNopeHeadDim: 8, VHeadDim: 8},
+			"num_experts_per_tok 8 exceeds n_routed_experts 4"},
+		{"wrapper without text_config", Architecture{ModelType: "gemma3"}, "text_config is required for model_type gemma3"},
+		{"wrapper with another text model", Architecture{ModelType: "mistral3", TextConfig: &Architecture{ModelType: "llama"}},
+			`text_config.model_type "llama": want mistral for model_type mistral3`},
+		{"text_config error named", Architecture{ModelType: "mistral3", TextConfig: &Architecture{HiddenSize: 64}},
+			"text_config: num_hidden_layers is required for model_type mistral: want a positive integer"},
+		{"vision patch larger than the image", Architecture{ModelType: "gemma3", TextConfig: &Architecture{HiddenSize: 64,
+			IntermediateSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 4}, VisionConfig: &VisionConfig{ImageSize: 8, PatchSize: 16}},
+			"vision_config: patch_size 16 exceeds image_size 8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tc.arch.Model("e")
+			require.ErrorIs(t, err, ErrInvalidModel)
+			assert.EqualError(t, err, tc.want)
+		})
+	}
+}

@@ -37,7 +37,32 @@ func (a Architecture) multimodal(name string, fam family) (Model, error) {
 	return m, nil
 }
 
-// visionSizes checks a vision tower's sizes after its defaults.
+// withDefaults gives the sizes the config omits their class's defaults and
+// checks them.
+func (v VisionConfig) withDefaults(d VisionConfig) (VisionConfig, error) {
+	for _, f := range []struct {
+		p *int
+		v int
+	}{
+		{&v.HiddenSize, d.HiddenSize}, {&v.IntermediateSize, d.IntermediateSize},
+		{&v.NumHiddenLayers, d.NumHiddenLayers}, {&v.ImageSize, d.ImageSize}, {&v.PatchSize, d.PatchSize},
+		{&v.NumChannels, 3}, {&v.VisionOutputDim, d.VisionOutputDim},
+		{&v.ProjectorInputDim, d.ProjectorInputDim}, {&v.ProjectorOutputDim, d.ProjectorOutputDim},
+	} {
+		setDefault(f.p, f.v)
+	}
+	return v, v.check()
+}
+
+// towerCount returns a vision tower's count, or an error when it overflowed.
+func towerCount(c checked, n int64) (int64, error) {
+	if c.overflow {
+		return 0, invalidf("the vision tower has more than 2^63 parameters")
+	}
+	return n, nil
+}
+
+// check checks a vision tower's sizes after its defaults.
 func (v VisionConfig) check() error {
 	for _, f := range []sizeField{
 		{"hidden_size", v.HiddenSize, 1}, {"intermediate_size", v.IntermediateSize, 1},
@@ -86,13 +111,8 @@ func (v VisionConfig) patches() int64 {
 // pooling head only when vision_use_head) and its projector: one
 // vision × text matrix and an RMSNorm of the vision width.
 func siglipTower(v VisionConfig, _ Architecture, text Model) (int64, error) {
-	setDefault(&v.HiddenSize, 768)
-	setDefault(&v.IntermediateSize, 3072)
-	setDefault(&v.NumHiddenLayers, 12)
-	setDefault(&v.ImageSize, 224)
-	setDefault(&v.PatchSize, 16)
-	setDefault(&v.NumChannels, 3)
-	if err := v.check(); err != nil {
+	v, err := v.withDefaults(VisionConfig{HiddenSize: 768, IntermediateSize: 3072, NumHiddenLayers: 12, ImageSize: 224, PatchSize: 16})
+	if err != nil {
 		return 0, err
 	}
 	var c checked
@@ -109,10 +129,7 @@ func siglipTower(v VisionConfig, _ Architecture, text Model) (int64, error) {
 		n = c.add(n, head)
 	}
 	n = c.add(n, c.add(c.mul(h, int64(text.HiddenSize)), h)) // projector
-	if c.overflow {
-		return 0, invalidf("the vision tower has more than 2^63 parameters")
-	}
-	return n, nil
+	return towerCount(c, n)
 }
 
 // pixtralTower is Mistral 3's Pixtral encoder (patch convolution without
@@ -120,16 +137,11 @@ func siglipTower(v VisionConfig, _ Architecture, text Model) (int64, error) {
 // the patch merger (spatial_merge_size² patches into one) and two linears
 // to the text width.
 func pixtralTower(v VisionConfig, a Architecture, text Model) (int64, error) {
-	setDefault(&v.HiddenSize, 1024)
-	setDefault(&v.IntermediateSize, 4096)
-	setDefault(&v.NumHiddenLayers, 24)
-	setDefault(&v.ImageSize, 1024)
-	setDefault(&v.PatchSize, 16)
-	setDefault(&v.NumChannels, 3)
-	setDefault(&a.SpatialMergeSize, 2)
-	if err := v.check(); err != nil {
+	v, err := v.withDefaults(VisionConfig{HiddenSize: 1024, IntermediateSize: 4096, NumHiddenLayers: 24, ImageSize: 1024, PatchSize: 16})
+	if err != nil {
 		return 0, err
 	}
+	setDefault(&a.SpatialMergeSize, 2)
 	if a.SpatialMergeSize > 64 {
 		return 0, invalidf("spatial_merge_size %d: want an integer from 1 to 64", a.SpatialMergeSize)
 	}
@@ -145,10 +157,7 @@ func pixtralTower(v VisionConfig, a Architecture, text Model) (int64, error) {
 		projector = c.add(projector, 2*t)
 	}
 	n = c.add(n, projector)
-	if c.overflow {
-		return 0, invalidf("the vision tower has more than 2^63 parameters")
-	}
-	return n, nil
+	return towerCount(c, n)
 }
 
 // llama4Tower is Llama 4's vision encoder: an unfolded patch projection
@@ -157,16 +166,9 @@ func pixtralTower(v VisionConfig, a Architecture, text Model) (int64, error) {
 // pixel-shuffle adapter (two linears without bias) and the projector to the
 // text width.
 func llama4Tower(v VisionConfig, _ Architecture, text Model) (int64, error) {
-	setDefault(&v.HiddenSize, 768)
-	setDefault(&v.IntermediateSize, 5632)
-	setDefault(&v.NumHiddenLayers, 34)
-	setDefault(&v.ImageSize, 448)
-	setDefault(&v.PatchSize, 14)
-	setDefault(&v.NumChannels, 3)
-	setDefault(&v.VisionOutputDim, 7680)
-	setDefault(&v.ProjectorInputDim, 4096)
-	setDefault(&v.ProjectorOutputDim, 4096)
-	if err := v.check(); err != nil {
+	v, err := v.withDefaults(VisionConfig{HiddenSize: 768, IntermediateSize: 5632, NumHiddenLayers: 34, ImageSize: 448, PatchSize: 14,
+		VisionOutputDim: 7680, ProjectorInputDim: 4096, ProjectorOutputDim: 4096})
+	if err != nil {
 		return 0, err
 	}
 	var c checked
@@ -179,8 +181,5 @@ func llama4Tower(v VisionConfig, _ Architecture, text Model) (int64, error) {
 	n = c.add(n, c.mul(int64(v.IntermediateSize), int64(v.ProjectorInputDim)))    // adapter fc1
 	n = c.add(n, c.mul(int64(v.ProjectorOutputDim), int64(v.ProjectorOutputDim))) // adapter fc2
 	n = c.add(n, c.mul(int64(v.VisionOutputDim), int64(text.HiddenSize)))         // projector
-	if c.overflow {
-		return 0, invalidf("the vision tower has more than 2^63 parameters")
-	}
-	return n, nil
+	return towerCount(c, n)
 }
