@@ -357,9 +357,9 @@ func TestArchitectureErrors(t *testing.T) {
 		want   string
 	}{
 		{"model_type missing", func(a *Architecture) { a.ModelType = "" },
-			"model_type is required; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe"},
+			"model_type is required; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, kimi_k2, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe"},
 		{"model_type unknown", func(a *Architecture) { a.ModelType = "mamba" },
-			`model_type "mamba" is not supported; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe`},
+			`model_type "mamba" is not supported; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, kimi_k2, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe`},
 		{"hidden_size missing", func(a *Architecture) { a.HiddenSize = 0 },
 			"hidden_size is required for model_type llama: want a positive integer"},
 		{"intermediate_size missing", func(a *Architecture) { a.IntermediateSize = 0 },

@@ -65,8 +65,9 @@ type Requirement struct {
 }
 
 // Estimation is a target with its model resolved and every input that does
-// not depend on free memory settled. Its methods are cheap arithmetic: the
-// exporter calls Estimate once per configuration load and these per scrape.
+// not depend on free memory settled. Its methods are arithmetic over
+// prefix sums of the layers and read nothing: Estimate is the step that
+// reads files.
 type Estimation struct {
 	target   Target
 	model    Model
@@ -77,10 +78,15 @@ type Estimation struct {
 	warnings []string
 }
 
-// Estimate resolves the target's model (the only expensive step: a preset
-// lookup or reading a config.json, done once for a target from a targets
-// file) and checks the target against it. It is pure and deterministic.
+// Estimate resolves the target's model (a preset lookup, or reading a
+// config.json and the safetensors headers beside it) and checks the target
+// against it. A target from a targets file that has not changed since it
+// was parsed keeps the estimation its parser made: nothing is read or
+// checked twice. The result does not depend on free memory.
 func Estimate(t Target) (*Estimation, error) {
+	if e := t.parsed(); e != nil {
+		return e, nil
+	}
 	if errs := t.validate(); len(errs) > 0 {
 		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
 	}

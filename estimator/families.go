@@ -193,6 +193,9 @@ var families = map[string]family{
 		resolve: deepseekShape, layer: deepseekLayer},
 	"deepseek_v3": {gated: true, latent: true, defaults: deepseekV3Defaults, attention: fullAttention,
 		resolve: deepseekShape, layer: deepseekLayer, nextToken: deepseekNextToken},
+	// Kimi K2 is DeepSeek-V3's architecture under its own model_type.
+	"kimi_k2": {gated: true, latent: true, defaults: deepseekV3Defaults, attention: fullAttention,
+		resolve: deepseekShape, layer: deepseekLayer, nextToken: deepseekNextToken},
 	// Llama4ForCausalLM: chunked attention on the layers that use RoPE,
 	// MoE layers (routed experts and a shared expert) every
 	// interleave_moe_layer_step.
@@ -596,8 +599,9 @@ func deepseekLayer(a Architecture, s shape, i int) block {
 	}
 	b := block{linears: append(att, linear("gate", s.hidden, s.experts, false)), other: norms,
 		experts: s.experts, topK: s.topK, width: s.topK*s.expertInner + s.sharedInner}
-	// DeepSeek-V3's router keeps a bias per expert for its load balancing.
-	if a.ModelType == "deepseek_v3" || a.TopkMethod == "noaux_tc" {
+	// DeepSeek-V3's router (noaux_tc) keeps a bias per expert for its load
+	// balancing; DeepSeek-V2's greedy routers have none.
+	if a.ModelType != "deepseek_v2" || a.TopkMethod == "noaux_tc" {
 		b.other += int64(s.experts)
 	}
 	b.linears = append(b.linears, gatedMLP("experts.", s.hidden, s.expertInner, s.experts, false)...)

@@ -584,3 +584,28 @@ func TestFamilyErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestKimiK2 checks kimi_k2, DeepSeek-V3's architecture under its own
+// model_type, on the values of the Kimi-K2 model card
+// (huggingface.co/moonshotai/Kimi-K2-Instruct): 61 layers (1 dense), hidden
+// 7168, MoE width 2048, 384 experts (8 per token) and 1 shared, 64 heads,
+// vocabulary 160K; 1T total and 32B activated parameters.
+func TestKimiK2(t *testing.T) {
+	t.Parallel()
+	a := Architecture{ModelType: "kimi_k2", HiddenSize: 7168, IntermediateSize: 18432, MoeIntermediateSize: 2048,
+		NumHiddenLayers: 61, NumAttentionHeads: 64, NumKeyValueHeads: 64, VocabSize: 163840, NRoutedExperts: intPtr(384),
+		NSharedExperts: intPtr(1), NumExpertsPerTok: 8, FirstKDenseReplace: intPtr(1), QLoraRank: intPtr(1536),
+		KVLoraRank: 512, QKRopeHeadDim: 64, QKNopeHeadDim: 128, VHeadDim: 128, TopkMethod: "noaux_tc", MaxPositionEmbeddings: 131072}
+	m, err := a.Model("kimi-k2")
+	require.NoError(t, err)
+	const attention = 7168*1536 + 1536 + 1536*64*192 + 7168*576 + 512 + 512*64*256 + 64*128*7168
+	const dense = attention + 3*7168*18432 + 2*7168
+	moe := func(experts int64) int64 { return attention + 7168*384 + 384 + experts*3*7168*2048 + 2*7168 }
+	assert.Equal(t, 2*163840*7168+7168+dense+60*moe(385), m.Parameters)
+	assert.Equal(t, 2*163840*7168+7168+dense+60*moe(9), m.ActiveParameters)
+	assertPublished(t, 1e12, 1e12, m.Parameters, "published total")
+	assertPublished(t, 32e9, 1e9, m.ActiveParameters, "published active")
+	e := estimateModel(t, Target{}, m)
+	perToken, _ := e.KVCacheBytesPerToken()
+	assert.Equal(t, int64(61*(512+64)*2), perToken, "MLA latent")
+}

@@ -25,7 +25,7 @@ func TestLoadHFConfigBad(t *testing.T) {
 		{"wrong-type.json", "testdata/models/bad/wrong-type.json:3:23: field hidden_size: got string, want an integer"},
 		{"wrong-bool.json", "testdata/models/bad/wrong-bool.json:4:29: field tie_word_embeddings: got string, want true or false"},
 		{"huge-number.json", "testdata/models/bad/huge-number.json:1:70: field num_hidden_layers: got number 1e30, want an integer"},
-		{"unknown-model-type.json", `testdata/models/bad/unknown-model-type.json: model_type "mamba" is not supported; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe`},
+		{"unknown-model-type.json", `testdata/models/bad/unknown-model-type.json: model_type "mamba" is not supported; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, kimi_k2, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe`},
 		{"bad-kv-heads.json", "testdata/models/bad/bad-kv-heads.json: num_key_value_heads 5 must divide num_attention_heads 32"},
 	}
 	for _, tc := range tests {

@@ -1,5 +1,7 @@
 package estimator
 
+import "fmt"
+
 // share is a per-GPU need in bytes, before rounding.
 type share struct {
 	weights, kv, activations, gradients, optimizer, overhead float64
@@ -51,15 +53,23 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
-	default: // lora, qlora
+	case LoRAWork, QLoRAWork:
 		st := e.adapterStates(l)
 		s.weights = e.frozenShard(l) + st.weights
 		s.gradients, s.optimizer = st.gradients, st.optimizer
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
+	default:
+		panic(unmodelledWorkload(e.in.workload))
 	}
 	return s
+}
+
+// unmodelledWorkload is the panic message of a workload that validation
+// accepted but the memory model has no case for: a bug of this package.
+func unmodelledWorkload(w Workload) string {
+	return fmt.Sprintf("estimator: workload %q passed validation but has no memory model", w)
 }
 
 // frozenShard is the frozen base weights of lora and qlora on one GPU of

@@ -53,15 +53,32 @@ type Target struct {
 	MemoryUtilization float64 `json:"memory_utilization,omitempty"`
 	Overhead          *int64  `json:"overhead,omitempty"`
 
-	// resolved is the model the targets file's parser resolved to validate
-	// the target, kept so that estimating it reads no file a second time.
+	// resolved is what the targets file's parser made of the target while
+	// checking it, kept so that estimating it neither reads a file nor
+	// validates a second time.
 	resolved *resolvedModel
 }
 
-// resolvedModel is a model together with the source it was resolved from.
+// resolvedModel is a model together with the source it was resolved from,
+// and the target's estimation on it.
 type resolvedModel struct {
 	source ModelSource
 	model  Model
+	est    *Estimation
+}
+
+// parsed returns the parser's estimation of t while t is the target it
+// estimated (a caller may change a field after parsing), else nil.
+func (t Target) parsed() *Estimation {
+	r := t.resolved
+	if r == nil || r.est == nil {
+		return nil
+	}
+	t.resolved = nil
+	if t != r.est.target {
+		return nil
+	}
+	return r.est
 }
 
 // resolveModel returns t's model, reusing the parser's while the source is
@@ -97,7 +114,7 @@ const (
 var workloads = []Workload{Inference, Training, LoRAWork, QLoRAWork}
 
 // trains reports whether the workload runs backward passes.
-func (w Workload) trains() bool { return w != Inference }
+func (w Workload) trains() bool { return w == Training || w.adapts() }
 
 // adapts reports whether the workload trains adapters on a frozen base.
 func (w Workload) adapts() bool { return w == LoRAWork || w == QLoRAWork }

@@ -326,11 +326,12 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		report([]fieldError{{field: "model", msg: err.Error(), cause: err}})
 		return t
 	}
-	if _, errs := newEstimation(t, m); len(errs) > 0 {
+	e, errs := newEstimation(t, m)
+	if len(errs) > 0 {
 		report(errs)
 		return t
 	}
-	t.resolved = &resolvedModel{source: t.Model, model: m}
+	t.resolved = &resolvedModel{source: t.Model, model: m, est: e}
 	return t
 }
 

@@ -256,3 +256,25 @@ func BenchmarkLoadTargets(b *testing.B) {
 		}
 	}
 }
+
+// A parsed target is estimated once: Estimate returns the parser's
+// estimation while the target is unchanged, and estimates anew after a
+// caller changes it.
+func TestParsedTargetEstimatedOnce(t *testing.T) {
+	t.Parallel()
+	targets, err := ParseTargets([]byte("targets:\n  - {name: a, model: {preset: llama-3-8b}, context: 2048}\n"), "t.yml")
+	require.NoError(t, err)
+	first, err := Estimate(targets[0])
+	require.NoError(t, err)
+	again, err := Estimate(targets[0])
+	require.NoError(t, err)
+	assert.Same(t, first, again)
+	assert.Same(t, targets[0].resolved.est, first, "the parser's own estimation")
+
+	changed := targets[0]
+	changed.Method = RuleOfThumb
+	other, err := Estimate(changed)
+	require.NoError(t, err)
+	assert.NotSame(t, first, other)
+	assert.Equal(t, RuleOfThumb, other.Method())
+}
