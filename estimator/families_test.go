@@ -234,8 +234,7 @@ func TestFamilyParameterCounts(t *testing.T) {
 func TestLlama4Counts(t *testing.T) {
 	t.Parallel()
 	const B = 1e9
-	vision := &VisionConfig{HiddenSize: 1408, IntermediateSize: 5632, NumHiddenLayers: 34, NumAttentionHeads: 16,
-		ImageSize: 336, PatchSize: 14, NumChannels: 3, VisionOutputDim: 4096, ProjectorInputDim: 4096, ProjectorOutputDim: 4096}
+	vision := llama4Vision
 	// Class token, 577 positions, unfolded patches 3·14²·1408, two
 	// LayerNorms; layers with biases; adapter 5632·4096 and 4096·4096;
 	// projector 4096·5120.
@@ -249,20 +248,19 @@ func TestLlama4Counts(t *testing.T) {
 	moe := func(experts, active int64) int64 { return attention + 5120*experts + active*3*5120*8192 + 3*5120*8192 }
 	const dense = attention + 3*5120*16384
 	tests := []struct {
-		name, dir, file            string
+		name, dir, file, preset    string
 		text, textActive           int64
 		published, publishedActive float64
-		chunked                    []int
 	}{
 		// Meta, "The Llama 4 herd" (ai.meta.com/blog/llama-4-multimodal-intelligence):
 		// Scout 17B active, 109B total; every layer is MoE (16 experts).
-		{name: "scout", dir: "meta-llama__Llama-4-Scout-17B-16E-Instruct", file: "config.trimmed.json",
+		{name: "scout", dir: "meta-llama__Llama-4-Scout-17B-16E-Instruct", file: "config.trimmed.json", preset: "llama-4-scout",
 			text: 2*202048*5120 + 48*moe(16, 16) + 5120, textActive: 2*202048*5120 + 48*moe(16, 1) + 5120,
 			published: 109 * B, publishedActive: 17 * B},
 		// Maverick: 17B active; 402B total on its Hugging Face page (Meta
 		// rounds to 400B). interleave_moe_layer_step 2: layers 1, 3, ... are
 		// MoE with 128 experts.
-		{name: "maverick", dir: "meta-llama__Llama-4-Maverick-17B-128E-Instruct", file: "config.trimmed.json",
+		{name: "maverick", dir: "meta-llama__Llama-4-Maverick-17B-128E-Instruct", file: "config.trimmed.json", preset: "llama-4-maverick",
 			text: 2*202048*5120 + 24*moe(128, 128) + 24*dense + 5120, textActive: 2*202048*5120 + 24*moe(128, 1) + 24*dense + 5120,
 			published: 402 * B, publishedActive: 17 * B},
 	}
@@ -282,6 +280,9 @@ func TestLlama4Counts(t *testing.T) {
 			assert.Equal(t, tc.textActive+visionCount, m.ActiveParameters)
 			assertPublished(t, tc.published, B, m.Parameters, "published total")
 			assertPublished(t, tc.publishedActive, B, m.ActiveParameters-m.VisionParameters, "published active")
+			preset, err := LookupPreset(tc.preset)
+			require.NoError(t, err)
+			assert.Equal(t, m.Parameters, preset.Parameters, "the preset")
 			// Every fourth layer (NoPE) attends globally, the others in
 			// chunks of 8192.
 			for i, l := range m.Decoder {

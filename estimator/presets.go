@@ -29,7 +29,15 @@ type Preset struct {
 type presetEntry struct {
 	name, description, source string
 	parameters                ParameterCount
+	// vision completes a config copy that lacks its vision_config.
+	vision *VisionConfig
 }
+
+// llama4Vision is the vision tower of Llama 4 Scout and Maverick, as
+// printed with Scout's config in a public model table: the copies of their
+// config.json in the catalog lack vision_config (docs/model-sources.md).
+var llama4Vision = &VisionConfig{HiddenSize: 1408, IntermediateSize: 5632, NumHiddenLayers: 34, NumAttentionHeads: 16,
+	ImageSize: 336, PatchSize: 14, NumChannels: 3, VisionOutputDim: 4096, ProjectorInputDim: 4096, ProjectorOutputDim: 4096}
 
 var catalog = []presetEntry{
 	{name: "llama-2-7b", description: "Meta Llama 2 7B", source: "config.json of meta-llama/Llama-2-7b-hf"},
@@ -53,6 +61,10 @@ var catalog = []presetEntry{
 	{name: "gemma-3-27b", description: "Google Gemma 3 27B (vision; 5 sliding layers to 1 global)", source: "config.json of google/gemma-3-27b-it, reconstructed (docs/model-sources.md)"},
 	{name: "mistral-small-24b", description: "Mistral Small 3.1 24B (vision)", source: "config.json of mistralai/Mistral-Small-3.1-24B-Instruct-2503, reconstructed (docs/model-sources.md)"},
 	{name: "phi-4", description: "Microsoft Phi-4 14B", source: "config.json of microsoft/phi-4"},
+	{name: "llama-4-scout", description: "Meta Llama 4 Scout 17B-16E (chunked attention on 3 of 4 layers, 16 experts; vision)",
+		source: "config.json of meta-llama/Llama-4-Scout-17B-16E-Instruct without vision_config, which the catalog adds", vision: llama4Vision},
+	{name: "llama-4-maverick", description: "Meta Llama 4 Maverick 17B-128E (MoE every other layer, 128 experts; vision)",
+		source: "config.json of meta-llama/Llama-4-Maverick-17B-128E-Instruct without vision_config, which the catalog adds", vision: llama4Vision},
 	{name: "mistral-7b", description: "Mistral 7B v0.1 (4096-token sliding window)", source: "config.json of mistralai/Mistral-7B-v0.1"},
 	{name: "mixtral-8x7b", description: "Mixtral 8x7B v0.1 (8 experts, 2 per token)", source: "config.json of mistralai/Mixtral-8x7B-v0.1"},
 	{name: "qwen2.5-7b", description: "Qwen2.5 7B Instruct", source: "config.json of Qwen/Qwen2.5-7B-Instruct"},
@@ -96,6 +108,9 @@ func (e presetEntry) model() (Model, error) {
 	arch, err := parseHFConfig(path, data)
 	if err != nil {
 		return Model{}, err
+	}
+	if e.vision != nil {
+		arch.VisionConfig = e.vision
 	}
 	return arch.Model(e.name)
 }

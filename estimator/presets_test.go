@@ -25,7 +25,7 @@ func TestPresets(t *testing.T) {
 		"deepseek-r1", "deepseek-v3", "gemma-2b", "gemma-3-12b", "gemma-3-27b", "gemma-7b", "gpt-3-175b",
 		"gpt-oss-120b", "gpt-oss-20b", "gpt2", "grok-1", "llama-2-13b", "llama-2-70b", "llama-2-7b",
 		"llama-3-70b", "llama-3-8b", "llama-3.1-405b", "llama-3.1-70b", "llama-3.1-8b", "llama-3.3-70b",
-		"mistral-7b", "mistral-small-24b", "mixtral-8x7b", "phi-3-mini", "phi-4", "qwen2.5-72b", "qwen2.5-7b",
+		"llama-4-maverick", "llama-4-scout", "mistral-7b", "mistral-small-24b", "mixtral-8x7b", "phi-3-mini", "phi-4", "qwen2.5-72b", "qwen2.5-7b",
 		"qwen3-235b-a22b", "qwen3-30b-a3b", "qwen3-32b", "qwen3-8b",
 	}, names)
 	assert.True(t, slices.IsSorted(names))
@@ -69,7 +69,8 @@ func TestLookupPreset(t *testing.T) {
 			`qwen3-30b-a3b or qwen3-32b or qwen3-8b?`},
 		{name: "falcon-40b", wantErr: `unknown model preset "falcon-40b"; known presets: deepseek-r1, deepseek-v3, gemma-2b, ` +
 			`gemma-3-12b, gemma-3-27b, gemma-7b, gpt-3-175b, gpt-oss-120b, gpt-oss-20b, gpt2, grok-1, llama-2-13b, llama-2-70b, ` +
-			`llama-2-7b, llama-3-70b, llama-3-8b, llama-3.1-405b, llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, mistral-7b, ` +
+			`llama-2-7b, llama-3-70b, llama-3-8b, llama-3.1-405b, llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, llama-4-maverick, ` +
+			`llama-4-scout, mistral-7b, ` +
 			`mistral-small-24b, mixtral-8x7b, phi-3-mini, phi-4, qwen2.5-72b, qwen2.5-7b, qwen3-235b-a22b, qwen3-30b-a3b, ` +
 			`qwen3-32b, qwen3-8b`},
 	}
