@@ -246,6 +246,12 @@ func writeTable(w io.Writer, r estimator.Report) {
 	if r.ParametersActive != r.Parameters {
 		params += fmt.Sprintf(" (%s active per token)", billions(r.ParametersActive))
 	}
+	if r.ParametersVision > 0 {
+		params += fmt.Sprintf("; vision tower %s included", billions(r.ParametersVision))
+	}
+	if r.ParametersNextToken > 0 {
+		params += fmt.Sprintf("; multi-token-prediction layers %s apart, not loaded", billions(r.ParametersNextToken))
+	}
 	fmt.Fprintf(tw, "parameters\t%s\n", params)
 	shape := fmt.Sprintf("context %d, batch %d", r.Context, r.Batch)
 	if r.KVCacheBytesPerToken != nil && r.Workload == estimator.Inference {

@@ -214,3 +214,19 @@ func TestEstimateFlagsCoverFields(t *testing.T) {
 	a = decodeReports(t, stdout)[0]["assumptions"].(map[string]any)
 	assert.Equal(t, float64(64*8192*2*32), a["lora_parameters"])
 }
+
+// The table and the JSON say what the parameter count includes: a vision
+// tower (Gemma 3) and, apart, DeepSeek-V3's multi-token-prediction layers.
+func TestEstimateModelParts(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "deepseek-v3")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, stdout, "671.03B (671026419200) (37.55B (37552297472) active per token); "+
+		"multi-token-prediction layers 13.46B (13463426304) apart, not loaded")
+	status, stdout, stderr = runEstimate(t, "--model", "gemma-3-27b", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r := decodeReports(t, stdout)[0]
+	assert.Equal(t, float64(27432406640), r["parameters"])
+	assert.Equal(t, float64(423060336), r["parameters_vision"])
+	assert.NotContains(t, r, "parameters_next_token")
+}
