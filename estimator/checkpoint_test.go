@@ -129,3 +129,12 @@ func TestLoadHFConfigUnsupportedTypeWithCheckpoint(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidModel)
 	assert.ErrorContains(t, err, `model_type "newarch" is not supported; supported: cohere, deepseek_v2`)
 }
+
+// An hf_quant_config.json that cannot be sized names the file and the key.
+func TestLoadHFConfigModelOptError(t *testing.T) {
+	t.Parallel()
+	dir := modelDir(t, map[string][]byte{"hf_quant_config.json": []byte(`{"quantization": {"quant_algo": "INT3"}}`)})
+	_, err := LoadHFConfig(dir)
+	require.ErrorIs(t, err, ErrInvalidModel)
+	assert.EqualError(t, err, filepath.Join(dir, "hf_quant_config.json")+`: quantization.quant_algo "INT3": want one of FP8, NVFP4`)
+}

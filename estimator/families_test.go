@@ -465,6 +465,9 @@ func TestQuantizationConfigs(t *testing.T) {
 		// FP8 with a fp32 scale per 128×128 block.
 		{"Qwen__Qwen3-30B-A3B-FP8", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},
 		{"deepseek-ai__DeepSeek-V3", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},
+		// NVIDIA's FP8 checkpoint says so in hf_quant_config.json (ModelOpt),
+		// not in config.json.
+		{"nvidia__Llama-3.1-70B-Instruct-FP8", "config.json", "modelopt fp8", 8, false},
 		// MXFP4 experts: 4 bits and an 8-bit scale per 32.
 		{"openai__gpt-oss-20b", "config.json", "mxfp4 experts", 4.25, true},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,7 +58,34 @@ func LoadHFConfig(path string) (Model, error) {
 		}
 	}
 	m.Checkpoint = ckpt
+	if m.Quantization == nil {
+		if m.Quantization, err = loadModelOpt(filepath.Dir(path)); err != nil {
+			return Model{}, err
+		}
+	}
 	return m, nil
+}
+
+// loadModelOpt reads the hf_quant_config.json beside a config.json, or
+// returns nil when there is none.
+func loadModelOpt(dir string) (*Quantization, error) {
+	path := filepath.Join(dir, modelOptName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	data, err := readBounded(path, maxConfigBytes)
+	if err != nil {
+		return nil, err
+	}
+	var q modelOptConfig
+	if err := json.Unmarshal(data, &q); err != nil {
+		return nil, invalidf("%s: %w", path, err)
+	}
+	quant, err := q.resolve()
+	if err != nil {
+		return nil, invalidf("%s: %w", path, err)
+	}
+	return quant, nil
 }
 
 // readBounded reads a whole file that must not exceed limit bytes.

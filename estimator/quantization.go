@@ -145,6 +145,32 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 	return nil, bad("quant_method %.40q is not supported; supported: %s", q.QuantMethod, strings.Join(quantMethods, ", "))
 }
 
+// modelOptName is the file NVIDIA's TensorRT Model Optimizer writes beside
+// a config.json that has no quantization_config.
+const modelOptName = "hf_quant_config.json"
+
+// modelOptConfig is the part of hf_quant_config.json this package reads.
+type modelOptConfig struct {
+	Quantization struct {
+		QuantAlgo string `json:"quant_algo"`
+	} `json:"quantization"`
+}
+
+// modelOptAlgos are the quant_algo values sized.
+var modelOptAlgos = []string{"FP8", "NVFP4"}
+
+// resolve sizes ModelOpt's quantisation: FP8 with per-tensor scales, or
+// NVFP4 (4-bit values, an 8-bit scale per 16).
+func (q modelOptConfig) resolve() (*Quantization, error) {
+	switch q.Quantization.QuantAlgo {
+	case "FP8":
+		return &Quantization{Name: "modelopt fp8", Bits: 8}, nil
+	case "NVFP4":
+		return &Quantization{Name: "modelopt nvfp4", Bits: 4 + 8.0/16}, nil
+	}
+	return nil, invalidf("quantization.quant_algo %.40q: want one of %s", q.Quantization.QuantAlgo, strings.Join(modelOptAlgos, ", "))
+}
+
 // compressed sizes compressed-tensors' weight groups: the widest group
 // decides, so that a mixed checkpoint is never underestimated.
 func (q *QuantizationConfig) compressed(bad func(string, ...any) error) (*Quantization, error) {
