@@ -499,13 +499,6 @@ func (m *Model) countParameters(fam family, s shape) error {
 	for _, l := range m.Decoder {
 		total, active = c.add(total, l.Parameters), c.add(active, l.ActiveParameters)
 		m.LayerParameters = max(m.LayerParameters, l.Parameters)
-		for _, lin := range l.Linears {
-			w := c.mul(c.mul(int64(lin.In), int64(lin.Out)), int64(lin.Count))
-			m.LinearParameters = c.add(m.LinearParameters, w)
-			if lin.Count > 1 {
-				m.ExpertParameters = c.add(m.ExpertParameters, w)
-			}
-		}
 	}
 	if c.overflow || total > MaxParameters {
 		return invalidf("the architecture has more than 1e15 parameters")

@@ -27,12 +27,6 @@ type Model struct {
 	// LayerParameters is the parameter count of the largest decoder layer,
 	// the unit that ZeRO-3 gathers at a time.
 	LayerParameters int64
-	// LinearParameters counts the weights of the decoder layers' linear
-	// modules, the part that weight-only quantisation shrinks.
-	LinearParameters int64
-	// ExpertParameters counts the weights of routed experts, the part that
-	// mxfp4 (gpt-oss) quantises.
-	ExpertParameters int64
 	// VisionParameters counts a multimodal model's vision tower and
 	// projector, included in Parameters.
 	VisionParameters int64
