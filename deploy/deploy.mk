@@ -15,8 +15,8 @@ check-promtool:
 	  echo "  apt-get install prometheus"; \
 	  echo "or set PROMTOOL=/path/to/promtool."; exit 1; }
 
-# The rule files parse and their unit tests pass; every dashboard query parses as PromQL
-# (checked as recording rules); the generated manifests match their sources and the
+# The rule files parse and their unit tests pass; every dashboard query and every ```promql
+# example of the README and docs/ parses as PromQL (checked as recording rules); the generated manifests match their sources and the
 # manifests, unit and Dockerfile pass their checks (go test ./deploy/...).
 # `make test` must work on a machine with only Go: there, without promtool, the promtool
 # half says loudly that it did not run. CI (CI=true) installs promtool and never skips it.
@@ -34,7 +34,10 @@ test-rules: check-promtool
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(GO) run ./deploy/internal/deploygen dashboard-rules > "$$tmp/dashboard-queries.yml" && \
 	  echo "$(PROMTOOL) check rules <dashboard queries>" && \
-	  $(PROMTOOL) check rules "$$tmp/dashboard-queries.yml"
+	  $(PROMTOOL) check rules "$$tmp/dashboard-queries.yml" && \
+	  $(GO) run ./deploy/internal/deploygen doc-rules > "$$tmp/doc-queries.yml" && \
+	  echo "$(PROMTOOL) check rules <PromQL examples of the README and docs/>" && \
+	  $(PROMTOOL) check rules "$$tmp/doc-queries.yml"
 
 # Regenerate the PrometheusRule and the ConfigMap's targets from their sources.
 manifests:

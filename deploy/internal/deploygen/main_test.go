@@ -84,3 +84,17 @@ func TestUsageErrors(t *testing.T) {
 		assert.Contains(t, stderr.String(), tt.wantErr, "%v", tt.args)
 	}
 }
+
+func TestDocRules(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-deploy", deployDir, "doc-rules"}, &stdout, &stderr), stderr.String())
+	var file struct {
+		Groups []deploy.RuleGroup `yaml:"groups"`
+	}
+	require.NoError(t, yaml.NewDecoder(&stdout).Decode(&file))
+	require.Len(t, file.Groups, 1)
+	queries, err := deploy.DocQueries("../../..")
+	require.NoError(t, err)
+	require.Len(t, file.Groups[0].Rules, len(queries), "one rule per example")
+	assert.Regexp(t, `^doc:README_md:[0-9]+$`, file.Groups[0].Rules[0].Record)
+}
