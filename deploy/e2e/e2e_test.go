@@ -51,14 +51,16 @@ const (
 // expression, dashboard query or recording rule, must return at least one
 // series.
 var emptyWhenHealthy = map[string]string{
-	"alert VramfitTargetNoLongerFits":    "every target fits in the memory free on the four idle GPUs",
-	"alert VramfitTargetExceedsHardware": "every target fits on eight idle H100s",
-	"alert VramfitTargetHeadroomLow":     "every target has more than 4 GiB of headroom on an idle H100",
-	"alert VramfitGPUDown":               "every GPU answers",
-	"alert VramfitNVMLFailing":           "the fake NVML answers",
-	"alert VramfitConfigReloadFailed":    "the targets file loaded",
-	"alert VramfitExporterDown":          "the agent is scraped",
-	"alert VramfitExporterAbsent":        "the job has its target",
+	"alert VramfitTargetNoLongerFits":        "every target fits in the memory free on the four idle GPUs",
+	"alert VramfitTargetExceedsHardware":     "every target fits on eight idle H100s",
+	"alert VramfitTargetHeadroomLow":         "every target has more than 4 GiB of headroom on an idle H100",
+	"alert VramfitTargetFitsNowhere":         "every target fits on the one host of the job",
+	"alert VramfitTargetFitsNowhereEvenIdle": "every target fits on the one host of the job",
+	"alert VramfitGPUDown":                   "every GPU answers",
+	"alert VramfitNVMLFailing":               "the fake NVML answers",
+	"alert VramfitConfigReloadFailed":        "the targets file loaded",
+	"alert VramfitExporterDown":              "the agent is scraped",
+	"alert VramfitExporterAbsent":            "the job has its target",
 }
 
 // The alerts each change of the world must leave active, and firing: the
@@ -68,12 +70,17 @@ var (
 	alertsAfterReload = []string{
 		"VramfitTargetNoLongerFits target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		// The job has one host, so the fleet alerts fire too.
+		"VramfitTargetFitsNowhere target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	// Seven GPUs left: the target pinned to eight cannot fit even idle.
 	alertsAfterGPULost = []string{
 		"VramfitGPUDown gpu=" + lostGPU,
 		"VramfitTargetExceedsHardware target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	alertsAfterFailedReload = append([]string{"VramfitConfigReloadFailed"}, alertsAfterGPULost...)
 	// Once the agent stops, its series go stale and only this one is left.
