@@ -18,9 +18,10 @@ check-promtool:
 # The rule files parse and their unit tests pass; every dashboard query and every ```promql
 # example of the README and docs/ parses as PromQL (checked as recording rules); the generated manifests match their sources and the
 # manifests, unit and Dockerfile pass their checks (go test ./deploy/...).
+# go.mod and go.sum must be tidy (`make unused`).
 # `make test` must work on a machine with only Go: there, without promtool, the promtool
 # half says loudly that it did not run. CI (CI=true) installs promtool and never skips it.
-test-deploy:
+test-deploy: unused
 	@if command -v $(PROMTOOL) >/dev/null 2>&1 || [ -n "$$CI" ]; then \
 	  $(MAKE) --no-print-directory test-rules; \
 	else \

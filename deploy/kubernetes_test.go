@@ -45,7 +45,9 @@ type (
 		} `yaml:"spec"`
 	}
 	podSpec struct {
-		Affinity struct {
+		RuntimeClassName  string `yaml:"runtimeClassName"`
+		PriorityClassName string `yaml:"priorityClassName"`
+		Affinity          struct {
 			NodeAffinity struct {
 				Required struct {
 					Terms []struct {
@@ -266,11 +268,16 @@ func TestDaemonSet(t *testing.T) {
 		}
 	}
 	assert.Contains(t, keys, "nvidia.com/gpu.present")
-	tolerated := false
-	for _, tol := range pod.Tolerations {
-		tolerated = tolerated || tol.Key == "nvidia.com/gpu" && tol.Operator == "Exists"
+	for _, effect := range []string{"NoSchedule", "NoExecute"} {
+		tolerated := false
+		for _, tol := range pod.Tolerations {
+			tolerated = tolerated || tol.Key == "nvidia.com/gpu" && tol.Operator == "Exists" && tol.Effect == effect
+		}
+		assert.True(t, tolerated, "tolerate the nvidia.com/gpu taint with effect %s", effect)
 	}
-	assert.True(t, tolerated, "tolerate the nvidia.com/gpu taint")
+	// The NVIDIA runtime injects NVML; it is no longer containerd's default under CDI.
+	assert.Equal(t, "nvidia", pod.RuntimeClassName)
+	assert.Equal(t, "system-node-critical", pod.PriorityClassName)
 
 	// Privileges: none.
 	require.NotNil(t, pod.SecurityContext.RunAsNonRoot)
