@@ -183,3 +183,18 @@ func TestProfilesTable(t *testing.T) {
 		}
 	}
 }
+
+func TestCUDATotalIsBelowTheNameplate(t *testing.T) {
+	h100, ok := LookupCUDATotal("h100-80gb")
+	if !ok || h100 >= 80*GiB || h100 < 79*GiB {
+		t.Errorf("H100 CUDA total %d, want 79.19 GiB", h100)
+	}
+	if _, ok := LookupCUDATotal("tpu"); ok {
+		t.Error("an unlisted GPU has a CUDA total")
+	}
+	for _, g := range CUDATotals {
+		if g.Source == "" || g.GiB <= 0 {
+			t.Errorf("%s: no figure or source", g.GPU)
+		}
+	}
+}
