@@ -100,6 +100,7 @@ var Profiles = []Profile{
 				"blocks × block_size, stops the start",
 			"non-torch 0.35 GiB at TP1: https://github.com/vllm-project/vllm/issues/10517 (RTX 3090)",
 			"non-torch at TP8 over NVLink, 5.21-5.68 GiB: https://github.com/vllm-project/vllm/issues/10702 (H200)",
+			"non-torch 1.79 GiB more at TP2 than TP1 on H100s: https://github.com/vllm-project/vllm/pull/10511",
 		},
 	},
 	{
