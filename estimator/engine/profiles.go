@@ -51,9 +51,8 @@ type Profile struct {
 	// FreeCheck: the engine refuses to start when less than its budget is
 	// free (vLLM V1's init_device).
 	FreeCheck bool
-	// OneRequestBytes: the engine refuses to start unless the KV cache
-	// holds one request of max_model_len in whole blocks (V1's check by
-	// bytes; V0's raise_if_cache_size_invalid compares tokens, the same).
+	// Sources are the code and logs the profile's rules and figures come
+	// from.
 	Sources []string
 }
 

@@ -42,6 +42,9 @@ func vllm(p Profile, in Input) Result {
 			"peak %.2f GiB exceed the budget of %.2f GiB", gibf(r.Weights), gibf(r.NonTorch),
 			gibf(r.Activation), gibf(r.Budget))
 	case r.KVCacheTokens < int64(in.MaxModelLen):
+		// One request of max_model_len must fit: V0's
+		// raise_if_cache_size_invalid compares tokens, V1's check compares
+		// the bytes of ceil(max_model_len / block_size) blocks, the same.
 		r.Starts = false
 		r.Reason = fmt.Sprintf("max_model_len %d is larger than the %d tokens the KV cache holds",
 			in.MaxModelLen, r.KVCacheTokens)
