@@ -84,6 +84,11 @@ type Input struct {
 	// buffers outside PyTorch; PCIe-only GPUs keep small ones.
 	NVLink bool
 
+	// GPUName is the GPU's name (NVML's or CUDA's, as "NVIDIA H100 80GB
+	// HBM3"). Only vLLM V1's batch defaults read it: an A100 keeps the
+	// small ones whatever its memory.
+	GPUName string
+
 	// TotalBytes is one GPU's memory as CUDA reports it (torch's
 	// mem_get_info total: 79.19 GiB on an H100 80GB, not NVML's 79.65).
 	TotalBytes int64
@@ -106,6 +111,9 @@ type Input struct {
 	// BlockSize is the tokens of one KV block (vLLM's block_size, SGLang's
 	// page_size).
 	BlockSize int
+	// OfflineLLM says the engine runs as vLLM's Python LLM class rather
+	// than `vllm serve`, whose V1 batch defaults are smaller.
+	OfflineLLM bool
 	// EnforceEager turns CUDA graphs off.
 	EnforceEager bool
 }

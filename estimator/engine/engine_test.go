@@ -114,8 +114,27 @@ func TestVLLMDefaultBatchedTokens(t *testing.T) {
 		}
 	}
 	v1, _ := LookupProfile("vllm-v1")
-	if got := v1.batchedTokens(4096); got != 2048 {
-		t.Errorf("V1: %d batched tokens, want the chunked default 2048", got)
+	for _, c := range []struct {
+		gpu          string
+		totalGiB     float64
+		offline      bool
+		tokens, seqs int
+	}{
+		{"NVIDIA H100 80GB HBM3", 79.18, false, 8192, 1024},
+		{"NVIDIA H100 80GB HBM3", 79.18, true, 16384, 1024},
+		{"NVIDIA A100-SXM4-80GB", 79.15, false, 2048, 256},
+		{"NVIDIA L40S", 44.42, false, 2048, 256},
+		{"NVIDIA L40S", 44.42, true, 8192, 256},
+	} {
+		in := v1.withDefaults(Input{GPUName: c.gpu, TotalBytes: gib(c.totalGiB), OfflineLLM: c.offline, MaxModelLen: 4096})
+		if in.MaxNumBatchedTokens != c.tokens || in.MaxNumSeqs != c.seqs {
+			t.Errorf("V1 on %s (offline %v): %d batched tokens and %d sequences, want %d and %d",
+				c.gpu, c.offline, in.MaxNumBatchedTokens, in.MaxNumSeqs, c.tokens, c.seqs)
+		}
+	}
+	in := v1.withDefaults(Input{GPUName: "H100", TotalBytes: gib(79.18), MaxNumBatchedTokens: 512, MaxModelLen: 512})
+	if in.MaxNumSeqs != 512 {
+		t.Errorf("V1 with 512 batched tokens: %d sequences, want no more than the tokens", in.MaxNumSeqs)
 	}
 }
 

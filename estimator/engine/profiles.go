@@ -33,6 +33,9 @@ type Profile struct {
 	// with ChunkedTokens by default.
 	ChunkedAbove  int
 	ChunkedTokens int
+	// V1Batch, where set, replaces DefaultMaxSeqs and ChunkedTokens by
+	// vLLM V1's defaults, which depend on the GPU and the entry point.
+	V1Batch *V1BatchDefaults
 
 	// NonTorch is the memory outside PyTorch that the engine counts inside
 	// its budget, by layout, in GiB.
@@ -54,6 +57,21 @@ type Profile struct {
 	// Sources are the code and logs the profile's rules and figures come
 	// from.
 	Sources []string
+}
+
+// V1BatchDefaults are vLLM V1's defaults of max_num_batched_tokens and
+// max_num_seqs (EngineArgs, "For GPUs like H100 and MI300x, use larger
+// default values"): a GPU of at least LargeGiB whose name does not say A100
+// gets index 1, any other index 0. `vllm serve` and the Python LLM class
+// differ in tokens only. max_num_seqs never exceeds max_num_batched_tokens.
+type V1BatchDefaults struct {
+	LargeGiB                     float64
+	ServeTokens, LLMTokens, Seqs [2]int
+}
+
+// large reports whether a GPU gets V1's larger defaults.
+func (d V1BatchDefaults) large(in Input) bool {
+	return float64(in.TotalBytes) >= d.LargeGiB*GiB && !strings.Contains(strings.ToLower(in.GPUName), "a100")
 }
 
 // NonTorch is memory outside PyTorch by layout, in GiB: one GPU, tensor
@@ -139,8 +157,12 @@ var Profiles = []Profile{
 			"\"Available KV cache memory: X GiB\" and \"GPU KV cache size: N tokens\"; 0.21 and later also " +
 			"subtract an estimate of the CUDA graphs from the budget, which this profile does not",
 		Validated:       false,
-		DefaultFraction: 0.90, DefaultBlock: 16, DefaultMaxSeqs: 256,
-		ChunkedTokens: 2048,
+		DefaultFraction: 0.90, DefaultBlock: 16,
+		// EngineArgs: a GPU of 70 GiB or more that is not an A100 gets
+		// 8192 batched tokens under `vllm serve` (16384 in the LLM class)
+		// and 1024 sequences; any other 2048 (8192) and 256.
+		V1Batch: &V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
+			LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}},
 		// Since PR 19312 (0.9.2) V1 profiles with V0's memory_profiling, so
 		// the non-torch figures carry over; the sampler constant does too,
 		// unchecked: V1 logs its activation peak at DEBUG level only.
@@ -158,7 +180,9 @@ var Profiles = []Profile{
 				"\"GPU KV cache size\" = num_blocks × block_size; \"Maximum concurrency\" = tokens / " +
 				"max_model_len (https://github.com/vllm-project/vllm/pull/13596)",
 			"V1 profiling moved onto memory_profiling: https://github.com/vllm-project/vllm/pull/19312",
-			"default max_num_batched_tokens 2048 for vllm serve: https://github.com/vllm-project/vllm/issues/20881",
+			"vllm/engine/arg_utils.py _set_default_args: 8192 batched tokens (16384 for the LLM class) and " +
+				"1024 sequences on a GPU of 70 GiB or more that is not an A100, else 2048 (8192) and 256; " +
+				"the A100 exception: https://github.com/vllm-project/vllm/pull/17885",
 		},
 	},
 	{
@@ -233,17 +257,37 @@ func (p Profile) withDefaults(in Input) Input {
 	if in.BlockSize == 0 {
 		in.BlockSize = p.DefaultBlock
 	}
-	if in.MaxNumSeqs == 0 {
-		in.MaxNumSeqs = p.DefaultMaxSeqs
-	}
+
 	if in.MemoryFraction == 0 {
 		in.MemoryFraction = p.DefaultFraction
 		if p.FractionByTP != nil {
 			in.MemoryFraction = p.fractionFor(in.TensorParallel * in.PipelineParallel)
 		}
 	}
-	if in.MaxNumBatchedTokens == 0 && p.Engine == VLLM {
-		in.MaxNumBatchedTokens = p.batchedTokens(in.MaxModelLen)
+	if p.Engine != VLLM {
+		return in
+	}
+	if p.V1Batch == nil {
+		if in.MaxNumBatchedTokens == 0 {
+			in.MaxNumBatchedTokens = p.batchedTokens(in.MaxModelLen)
+		}
+		if in.MaxNumSeqs == 0 {
+			in.MaxNumSeqs = p.DefaultMaxSeqs
+		}
+		return in
+	}
+	d, i := p.V1Batch, 0
+	if d.large(in) {
+		i = 1
+	}
+	if in.MaxNumBatchedTokens == 0 {
+		in.MaxNumBatchedTokens = d.ServeTokens[i]
+		if in.OfflineLLM {
+			in.MaxNumBatchedTokens = d.LLMTokens[i]
+		}
+	}
+	if in.MaxNumSeqs == 0 {
+		in.MaxNumSeqs = min(d.Seqs[i], in.MaxNumBatchedTokens)
 	}
 	return in
 }
@@ -260,7 +304,7 @@ func (p Profile) fractionFor(n int) float64 {
 	return f
 }
 
-// batchedTokens is vLLM's default max_num_batched_tokens.
+// batchedTokens is vLLM V0's default max_num_batched_tokens.
 func (p Profile) batchedTokens(maxModelLen int) int {
 	if p.ChunkedAbove == 0 || maxModelLen > p.ChunkedAbove {
 		return p.ChunkedTokens
