@@ -153,20 +153,26 @@ var Profiles = []Profile{
 	{
 		Name:   "vllm-v1",
 		Engine: VLLM,
-		Versions: "vLLM 0.9 to 0.20 with the V1 engine (\"Initializing a V1 LLM engine\"); the log reads " +
-			"\"Available KV cache memory: X GiB\" and \"GPU KV cache size: N tokens\"; 0.21 and later also " +
-			"subtract an estimate of the CUDA graphs from the budget, which this profile does not",
-		Validated:       false,
+		Versions: "vLLM 0.9.2 to 0.16 with the V1 engine (\"Initializing a V1 LLM engine\"); the log reads " +
+			"\"Available KV cache memory: X GiB\" and \"GPU KV cache size: N tokens\"",
+		Validated:       true,
 		DefaultFraction: 0.90, DefaultBlock: 16,
 		// EngineArgs: a GPU of 70 GiB or more that is not an A100 gets
 		// 8192 batched tokens under `vllm serve` (16384 in the LLM class)
 		// and 1024 sequences; any other 2048 (8192) and 256.
 		V1Batch: &V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
 			LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}},
-		// Since PR 19312 (0.9.2) V1 profiles with V0's memory_profiling, so
-		// the non-torch figures carry over; the sampler constant does too,
-		// unchecked: V1 logs its activation peak at DEBUG level only.
-		NonTorch:             NonTorch{Single: 0.10, PCIe: 0.30, NVLink: 1.9, NVLink8: 5.5},
+		// Since PR 19312 (0.9.2) V1 profiles with V0's memory_profiling:
+		// the baseline is taken after the CUDA context, so non-torch memory
+		// is cuBLAS workspaces and the all-reduce buffers. Read off two
+		// Llama logs of 0.11 on H100s (llm-d-benchmark): 0.13 GiB at TP1,
+		// 0.55 at TP2 over NVLink; the Qwen3 logs of the same file (0.14,
+		// 0.54) were kept out of the setting. Two PCIe GPUs carry V0's
+		// 0.30, and TP8 is V1's TP2 growth times V0's TP8-to-TP2 growth
+		// (0.13 + 2.9 × 0.42): neither is validated. The sampler's 38 bytes
+		// per logit carry over from V0 and hold for V1's 1024 sequences
+		// (4.65 to 7.28 GiB against 4.76 to 7.38 logged).
+		NonTorch:             NonTorch{Single: 0.13, PCIe: 0.30, NVLink: 0.55, NVLink8: 1.35},
 		SamplerBytesPerLogit: 38,
 		CUDAGraphGiB:         [2]float64{0.5, 1.5},
 		FreeCheck:            true,
@@ -183,6 +189,46 @@ var Profiles = []Profile{
 			"vllm/engine/arg_utils.py _set_default_args: 8192 batched tokens (16384 for the LLM class) and " +
 				"1024 sequences on a GPU of 70 GiB or more that is not an A100, else 2048 (8192) and 256; " +
 				"the A100 exception: https://github.com/vllm-project/vllm/pull/17885",
+			"non-torch 0.13 GiB at TP1 and 0.55 at TP2 over NVLink, activation 4.76 GiB for Llama-3.1-8B " +
+				"(0.11.0, H100): https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/empirical-vllm-memory-results.md",
+		},
+	},
+	{
+		Name:   "vllm-v1-0.18",
+		Engine: VLLM,
+		Versions: "vLLM 0.17 to 0.20 with the V1 engine; the log reads \"Available KV cache memory: X GiB\" " +
+			"and, at DEBUG level, \"Total non KV cache memory: ...; torch peak memory increase: ...; " +
+			"non-torch forward increase memory: ...\". 0.21 and later also subtract an estimate of the " +
+			"CUDA graphs from the budget, which this profile does not",
+		Validated:       true,
+		DefaultFraction: 0.90, DefaultBlock: 16,
+		V1Batch: &V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
+			LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}},
+		// 0.17 cut the profiling run's peak by about 60% (Qwen3-14B:
+		// 5.64 to 2.23 GiB between 0.16 and 0.17, llm-d-planner's version
+		// sweep), which is the sampler's per-logit bytes falling from 38 to
+		// about 15.5: fitted on one log (v29, Llama-3.1-8B: 1.89 GiB over
+		// 1024 × 128256 logits = 15.45 B), the seven other 0.19 logs kept
+		// out. 0.18 raised the single-GPU non-torch memory from 0.13 to
+		// 0.25 GiB (v29); two H100s over NVLink log 2.1 GiB (v35, fitted),
+		// NCCL's NVLink SHARP buffers beside the custom all-reduce. TP4 was
+		// kept out (it logs 2.21). Two PCIe GPUs carry V0's 0.30 and TP8
+		// takes 2.4, the TP2-to-TP4 growth carried on: neither is validated.
+		NonTorch:             NonTorch{Single: 0.25, PCIe: 0.30, NVLink: 2.1, NVLink8: 2.4},
+		SamplerBytesPerLogit: 15.5,
+		CUDAGraphGiB:         [2]float64{0.85, 1.8},
+		FreeCheck:            true,
+		Sources: []string{
+			"vllm/v1/worker/gpu_worker.py determine_available_memory (0.19): \"Initial free memory\", " +
+				"\"Requested memory: 0.95 (util), 75.23 GiB\", available = requested − (weights + torch " +
+				"peak increase + non-torch increase)",
+			"vllm/engine/arg_utils.py (0.19): \"Defaulting max_num_batched_tokens to 8192\" and " +
+				"\"max_num_seqs to 1024 for OPENAI_API_SERVER usage context\" on H100s",
+			"activation 5.64 → 2.23 GiB from 0.16 to 0.17, non-torch 0.13 → 0.25 GiB from 0.17 to 0.18: " +
+				"https://github.com/llm-d-incubation/llm-d-planner/blob/main/accuracy/accuracy_report.md",
+			"logs of 0.19 on H100s at TP1, TP2 and TP4: " +
+				"https://github.com/llm-d-incubation/llm-d-planner/tree/main/accuracy/results/v0.19.0/logs",
+			"CUDA graphs estimated at 0.81 to 1.82 GiB (\"Estimated CUDA graph memory\") in the same logs",
 		},
 	},
 	{

@@ -75,9 +75,20 @@ type modelFigures struct {
 	hidden, mlp, vocab  int
 }
 
+// tested says whether a record's KV cache ("yes") or only its start or
+// refusal ("start") is held to the log.
+func (r record) tested() bool { return r.s("kv_tested") == "yes" || r.s("kv_tested") == "start" }
+
+// figures are a record's model figures: from the estimator for a preset or
+// a config.json, or, for a family the estimator does not compute yet
+// ("hand:hidden=..,mlp=..,vocab=.."), the weights the engine logged and the
+// KV bytes per token worked out by hand in the notes.
 func figures(t *testing.T, r record) modelFigures {
 	t.Helper()
 	ref := r.s("model_ref")
+	if spec, ok := strings.CutPrefix(ref, "hand:"); ok {
+		return handFigures(t, r, spec)
+	}
 	var src estimator.ModelSource
 	switch {
 	case strings.HasPrefix(ref, "preset:"):
@@ -112,6 +123,36 @@ func figures(t *testing.T, r record) modelFigures {
 	}
 }
 
+func handFigures(t *testing.T, r record, spec string) modelFigures {
+	t.Helper()
+	id := r.s("id")
+	if r.s("weights_src") != "logged" {
+		t.Fatalf("record %s: hand figures take the weights from the log (weights_src logged)", id)
+	}
+	m := modelFigures{weights: int64(r.num(t, "w_gib") * GiB), kvPerToken: int64(r.num(t, "kv_bytes"))}
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("record %s: hand figure %q", id, kv)
+		}
+		switch k {
+		case "hidden":
+			m.hidden = n
+		case "mlp":
+			m.mlp = n
+		case "vocab":
+			m.vocab = n
+		default:
+			t.Fatalf("record %s: unknown hand figure %q", id, k)
+		}
+	}
+	if m.hidden == 0 || m.mlp == 0 || m.vocab == 0 {
+		t.Fatalf("record %s: hand figures need hidden, mlp and vocab", id)
+	}
+	return m
+}
+
 // input builds the engine input of a tested record from the model's figures
 // and the run's settings: never from the logged KV cache.
 func input(t *testing.T, r record, m modelFigures) Input {
@@ -122,11 +163,15 @@ func input(t *testing.T, r record, m modelFigures) Input {
 		HiddenSize: m.hidden, MLPWidth: m.mlp, VocabSize: m.vocab,
 		TensorParallel: r.int(t, "tp"), PipelineParallel: r.int(t, "pp"),
 		NVLink:         r.s("nvlink") == "yes",
+		GPUName:        r.s("gpu"),
 		MemoryFraction: r.num(t, "fraction"),
 		MaxModelLen:    r.int(t, "max_model_len"),
 	}
 	if r.s("weights_src") == "logged" {
 		in.WeightBytes = int64(r.num(t, "w_gib") * GiB)
+	}
+	if r.known("block") {
+		in.BlockSize = r.int(t, "block")
 	}
 	switch in.Engine {
 	case VLLM:
@@ -147,6 +192,41 @@ func input(t *testing.T, r record, m modelFigures) Input {
 	return in
 }
 
+// outcome is a tested record's prediction beside its log.
+type outcome struct {
+	r         record
+	res       Result
+	logged    float64 // KV tokens the engine logged; -1 where only the start is tested
+	ratio     float64 // predicted / logged tokens; 0 where there is none
+	hasRatio  bool
+	startsLog bool
+}
+
+// outcomes runs the accounting on every tested record.
+func outcomes(t *testing.T) []outcome {
+	t.Helper()
+	var out []outcome
+	for _, r := range loadRecords(t) {
+		if !r.tested() {
+			continue
+		}
+		in := input(t, r, figures(t, r))
+		res, err := Estimate(in)
+		if err != nil {
+			t.Fatalf("record %s: %v", r.s("id"), err)
+		}
+		o := outcome{r: r, res: res, logged: -1, startsLog: r.s("starts") == "yes"}
+		if r.s("kv_tested") == "yes" {
+			o.logged = r.num(t, "kv_tokens")
+			if o.logged > 0 {
+				o.ratio, o.hasRatio = float64(res.KVCacheTokens)/o.logged, true
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 func TestRecordsTable(t *testing.T) {
 	recs := loadRecords(t)
 	ids := map[string]bool{}
@@ -164,21 +244,72 @@ func TestRecordsTable(t *testing.T) {
 		if !ok || string(p.Engine) != r.s("engine") {
 			t.Errorf("record %s: profile %q is not one of %s's", id, r.s("profile"), r.s("engine"))
 		}
-		if r.s("kv_tested") == "yes" && !p.Validated {
+		switch r.s("kv_tested") {
+		case "yes", "start", "no":
+		default:
+			t.Errorf("record %s: kv_tested %q, want yes, start or no", id, r.s("kv_tested"))
+		}
+		if r.tested() && !p.Validated {
 			t.Errorf("record %s tests profile %s, which the table calls unvalidated", id, p.Name)
 		}
 		if r.s("kv_tested") == "yes" && !r.known("kv_tokens") {
 			t.Errorf("record %s is tested but logs no KV tokens", id)
 		}
-		count[r.s("engine")]++
+		if !r.tested() {
+			continue
+		}
+		e := r.s("engine")
+		count[e]++
 		if r.int(t, "tp") > 1 {
-			count[r.s("engine")+" tp>1"]++
+			count[e+" tp>1"]++
+			if r.s("nvlink") == "yes" {
+				count[e+" nvlink"]++
+			}
+		}
+		if p.Engine == VLLM && p.FreeCheck {
+			count["vllm-v1"]++
+		}
+		if strings.Contains(r.s("notes"), "nearly full") {
+			count[e+" full"]++
 		}
 	}
-	t.Logf("records: %d vllm (%d with TP>1), %d sglang (%d with TP>1)",
-		count["vllm"], count["vllm tp>1"], count["sglang"], count["sglang tp>1"])
-	if count["sglang"] < 5 {
-		t.Errorf("%d SGLang records, want at least 5", count["sglang"])
+	t.Logf("tested: %d vLLM (%d V1, %d TP>1, %d over NVLink, %d nearly full), %d SGLang (%d TP>1, %d nearly full)",
+		count["vllm"], count["vllm-v1"], count["vllm tp>1"], count["vllm nvlink"], count["vllm full"],
+		count["sglang"], count["sglang tp>1"], count["sglang full"])
+	for _, want := range []struct {
+		key string
+		min int
+	}{{"vllm", 20}, {"vllm-v1", 5}, {"vllm tp>1", 4}, {"vllm nvlink", 3}, {"vllm full", 4}, {"sglang", 5}} {
+		if count[want.key] < want.min {
+			t.Errorf("%d tested records of kind %q, want at least %d", count[want.key], want.key, want.min)
+		}
+	}
+}
+
+// TestTokensFollowFromTheLog holds the table to itself: KV tokens counted in
+// blocks are whole blocks, and tokens worked out from the logged KV GiB are
+// floor(GiB / (block × KV bytes per token)) × block.
+func TestTokensFollowFromTheLog(t *testing.T) {
+	for _, r := range loadRecords(t) {
+		if r.s("kv_tested") != "yes" || r.s("engine") != string(VLLM) {
+			continue
+		}
+		block := 16
+		if r.known("block") {
+			block = r.int(t, "block")
+		}
+		tokens := int64(r.num(t, "kv_tokens"))
+		if tokens%int64(block) != 0 {
+			t.Errorf("record %s: %d KV tokens are not whole blocks of %d", r.s("id"), tokens, block)
+		}
+		if r.s("tokens_src") == "from-kv-gib" {
+			per := figures(t, r).kvPerToken
+			want := int64(math.Floor(r.num(t, "kv_gib")*GiB/float64(int64(block)*per))) * int64(block)
+			if tokens != want {
+				t.Errorf("record %s: %d KV tokens, but %.2f GiB in blocks of %d x %d B hold %d",
+					r.s("id"), tokens, r.num(t, "kv_gib"), block, per, want)
+			}
+		}
 	}
 }
 
@@ -189,40 +320,31 @@ func TestRecordsTable(t *testing.T) {
 func TestKVCacheTokensMatchLogs(t *testing.T) {
 	var devs []float64
 	byEngine := map[Kind][]float64{}
-	for _, r := range loadRecords(t) {
-		if r.s("kv_tested") != "yes" {
-			continue
-		}
-		id := r.s("id")
-		in := input(t, r, figures(t, r))
+	for _, o := range outcomes(t) {
+		r, res, id := o.r, o.res, o.r.s("id")
 		if r.s("batched_src") == "default" {
+			in := input(t, r, figures(t, r))
 			p, _ := LookupProfile(in.Profile)
 			if got, want := p.withDefaults(in).MaxNumBatchedTokens, r.int(t, "batched"); got != want {
 				t.Errorf("record %s: default max_num_batched_tokens %d, the run used %d", id, got, want)
 			}
 		}
-		res, err := Estimate(in)
-		if err != nil {
-			t.Fatalf("record %s: %v", id, err)
+		if res.Starts != o.startsLog {
+			t.Errorf("record %s: starts = %v (%s), the log says %v", id, res.Starts, res.Reason, o.startsLog)
 		}
-		if want := r.s("starts") == "yes"; res.Starts != want {
-			t.Errorf("record %s: starts = %v (%s), the log says %v", id, res.Starts, res.Reason, want)
+		if o.logged == 0 && res.KVCacheTokens != 0 {
+			t.Errorf("record %s: %d KV tokens, the engine allocated none", id, res.KVCacheTokens)
 		}
-		logged := r.num(t, "kv_tokens")
-		if logged == 0 {
-			if res.KVCacheTokens != 0 {
-				t.Errorf("record %s: %d KV tokens, the engine allocated none", id, res.KVCacheTokens)
-			}
+		if !o.hasRatio {
 			continue
 		}
-		ratio := float64(res.KVCacheTokens) / logged
-		t.Logf("record %s: %d KV tokens predicted, %.0f logged, ratio %.4f", id, res.KVCacheTokens, logged, ratio)
-		if math.Abs(ratio-1) > 0.05 {
+		t.Logf("record %s: %d KV tokens predicted, %.0f logged, ratio %.4f", id, res.KVCacheTokens, o.logged, o.ratio)
+		if math.Abs(o.ratio-1) > 0.05 {
 			t.Errorf("record %s: predicted %d KV tokens, logged %.0f (ratio %.4f, want within 5%%)",
-				id, res.KVCacheTokens, logged, ratio)
+				id, res.KVCacheTokens, o.logged, o.ratio)
 		}
-		devs = append(devs, math.Abs(ratio-1))
-		byEngine[in.Engine] = append(byEngine[in.Engine], math.Abs(ratio-1))
+		devs = append(devs, math.Abs(o.ratio-1))
+		byEngine[res.Engine] = append(byEngine[res.Engine], math.Abs(o.ratio-1))
 		if r.known("concurrency") {
 			if c := r.num(t, "concurrency"); math.Abs(res.MaxConcurrency-c) > 0.05*c {
 				t.Errorf("record %s: maximum concurrency %.2f, logged %.2f", id, res.MaxConcurrency, c)
@@ -249,7 +371,7 @@ func TestKVCacheTokensMatchLogs(t *testing.T) {
 func TestActivationPeakMatchesLogs(t *testing.T) {
 	checked := 0
 	for _, r := range loadRecords(t) {
-		if r.s("kv_tested") != "yes" || r.s("engine") != string(VLLM) || !r.known("act_gib") {
+		if !r.tested() || r.s("engine") != string(VLLM) || !r.known("act_gib") {
 			continue
 		}
 		res, err := Estimate(input(t, r, figures(t, r)))
