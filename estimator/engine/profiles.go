@@ -209,7 +209,9 @@ var Profiles = []Profile{
 		// sweep), which is the sampler's per-logit bytes falling from 38 to
 		// about 15.5: fitted on one log (v29, Llama-3.1-8B: 1.89 GiB over
 		// 1024 × 128256 logits = 15.45 B), the seven other 0.19 logs kept
-		// out. 0.18 raised the single-GPU non-torch memory from 0.13 to
+		// out. It is about four fp32 copies of the logits (16 B), what is
+		// left once the dummy sampling skips top-k and top-p ("the sampler
+		// may skip top_k, top_p, and logprobs", vLLM's model runner). 0.18 raised the single-GPU non-torch memory from 0.13 to
 		// 0.25 GiB (v29); two H100s over NVLink log 2.1 GiB (v35, fitted),
 		// NCCL's NVLink SHARP buffers beside the custom all-reduce. TP4 was
 		// kept out (it logs 2.21). Two PCIe GPUs carry V0's 0.30 and TP8
