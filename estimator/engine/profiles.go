@@ -211,11 +211,13 @@ var Profiles = []Profile{
 		// 1024 × 128256 logits = 15.45 B), the seven other 0.19 logs kept
 		// out. It is about four fp32 copies of the logits (16 B), what is
 		// left once the dummy sampling skips top-k and top-p ("the sampler
-		// may skip top_k, top_p, and logprobs", vLLM's model runner). 0.18 raised the single-GPU non-torch memory from 0.13 to
-		// 0.25 GiB (v29); two H100s over NVLink log 2.1 GiB (v35, fitted),
-		// NCCL's NVLink SHARP buffers beside the custom all-reduce. TP4 was
-		// kept out (it logs 2.21). Two PCIe GPUs carry V0's 0.30 and TP8
-		// takes 2.4, the TP2-to-TP4 growth carried on: neither is validated.
+		// may skip top_k, top_p, and logprobs", vLLM's model runner).
+		// 0.18 raised the single-GPU non-torch memory from 0.13 to 0.25 GiB
+		// (v29); two H100s over NVLink log 2.1 GiB (v35, fitted), NCCL's
+		// buffers beside the custom all-reduce, set up during the profiling
+		// run. TP4 was kept out (it logs 2.21). Two PCIe GPUs carry V0's
+		// 0.30 and TP8 takes 2.4, the TP2-to-TP4 growth carried on: neither
+		// is validated.
 		NonTorch:             NonTorch{Single: 0.25, PCIe: 0.30, NVLink: 2.1, NVLink8: 2.4},
 		SamplerBytesPerLogit: 15.5,
 		CUDAGraphGiB:         [2]float64{0.85, 1.8},
