@@ -7,7 +7,12 @@ E2E_OUT    ?= $(CURDIR)/out/e2e
 RULE_FILES := $(wildcard deploy/prometheus/*.yml)
 RULE_TESTS := $(wildcard deploy/prometheus/tests/*.yml)
 
-.PHONY: test-deploy test-rules manifests check-promtool e2e check-e2e-tools
+.PHONY: test-deploy test-rules manifests check-promtool e2e check-e2e-tools helm-install helm-test
+
+# helm v3 from the Go module proxy, built once into GOPATH/bin where it is not on PATH.
+HELM_VERSION := v3.19.0
+HELM ?= $(shell command -v helm 2>/dev/null || echo "$$($(GO) env GOPATH)/bin/helm")
+HELM_CHART := deploy/helm/vramfit
 
 check-promtool:
 	@command -v $(PROMTOOL) >/dev/null 2>&1 || { \
@@ -21,13 +26,25 @@ check-promtool:
 # go.mod and go.sum must be tidy (`make unused`).
 # `make test` must work on a machine with only Go: there, without promtool, the promtool
 # half says loudly that it did not run. CI (CI=true) installs promtool and never skips it.
-test-deploy: unused
+test-deploy: unused helm-test
 	@if command -v $(PROMTOOL) >/dev/null 2>&1 || [ -n "$$CI" ]; then \
 	  $(MAKE) --no-print-directory test-rules; \
 	else \
 	  echo "*** NOT RUN: promtool rule tests (promtool not found; apt-get install prometheus, then make test-rules)"; \
 	fi
-	$(GO) test -count=1 ./deploy/...
+	HELM="$(HELM)" $(GO) test -count=1 ./deploy/...
+
+helm-install:
+	@test -x "$(HELM)" || { echo "$(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
+	  $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
+
+# The chart lints strictly and renders, with its defaults and with every switch on; the Go
+# tests (TestHelm*) check what it renders against the kustomize kit and the rule files.
+helm-test: helm-install
+	$(HELM) lint --strict $(HELM_CHART)
+	$(HELM) lint --strict $(HELM_CHART) -f $(HELM_CHART)/ci/all-values.yaml
+	$(HELM) template vramfit $(HELM_CHART) >/dev/null
+	$(HELM) template vramfit $(HELM_CHART) -f $(HELM_CHART)/ci/all-values.yaml >/dev/null
 
 test-rules: check-promtool
 	$(PROMTOOL) check rules $(RULE_FILES)
