@@ -74,3 +74,22 @@ e2e: check-e2e-tools
 	VRAMFIT_E2E=1 VRAMFIT_E2E_OUT="$(E2E_OUT)" VRAMFIT_E2E_LDFLAGS="$(LDFLAGS)" \
 	  VRAMFIT_E2E_PROMETHEUS="$(PROMETHEUS)" VRAMFIT_E2E_CHROMIUM="$(CHROMIUM)" \
 	  $(GO) test -count=1 -v -timeout 5m ./deploy/e2e
+
+# Release builds: the cgo binary for linux/ARCH in out/linux-ARCH/, with Debian's cross
+# compiler where ARCH is not the host's (gcc-aarch64-linux-gnu and libc6-dev-arm64-cross,
+# or gcc-x86-64-linux-gnu and libc6-dev-amd64-cross). The Dockerfile builds the same way.
+RELEASE_ARCHES := amd64 arm64
+CROSS_CC_amd64 := x86_64-linux-gnu-gcc
+CROSS_CC_arm64 := aarch64-linux-gnu-gcc
+GOHOSTARCH     := $(shell $(GO) env GOHOSTARCH)
+
+.PHONY: release $(addprefix build-linux-,$(RELEASE_ARCHES))
+
+$(addprefix build-linux-,$(RELEASE_ARCHES)): build-linux-%:
+	CGO_ENABLED=1 GOOS=linux GOARCH=$* $(if $(filter-out $(GOHOSTARCH),$*),CC=$(CROSS_CC_$*)) \
+	  $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o out/linux-$*/$(BINARY) $(PKG)
+
+# dist/: a tarball and a .deb (the hardened unit and its socket) per architecture, and
+# SHA256SUMS; scripts/release.sh checks them with sha256sum, file and dpkg-deb.
+release: $(addprefix build-linux-,$(RELEASE_ARCHES))
+	scripts/release.sh $(VERSION) $(RELEASE_ARCHES)
