@@ -7,12 +7,15 @@ E2E_OUT    ?= $(CURDIR)/out/e2e
 RULE_FILES := $(wildcard deploy/prometheus/*.yml)
 RULE_TESTS := $(wildcard deploy/prometheus/tests/*.yml)
 
-.PHONY: test-deploy test-rules manifests check-promtool e2e check-e2e-tools helm-install helm-test
+.PHONY: test-deploy test-rules manifests check-promtool e2e check-e2e-tools helm-install helm-test kustomize-install
 
 # helm v3 from the Go module proxy, built once into GOPATH/bin where it is not on PATH.
 HELM_VERSION := v3.19.0
 HELM ?= $(shell command -v helm 2>/dev/null || echo "$$($(GO) env GOPATH)/bin/helm")
 HELM_CHART := deploy/helm/vramfit
+# kustomize, likewise, for TestKustomizeBuild where kubectl (kubectl kustomize) is missing.
+KUSTOMIZE_VERSION := v5.7.1
+KUSTOMIZE ?= $(shell command -v kustomize 2>/dev/null || echo "$$($(GO) env GOPATH)/bin/kustomize")
 
 check-promtool:
 	@command -v $(PROMTOOL) >/dev/null 2>&1 || { \
@@ -22,21 +25,26 @@ check-promtool:
 
 # The rule files parse and their unit tests pass; every dashboard query parses as PromQL
 # (checked as recording rules); the generated manifests match their sources and the
-# manifests, unit and Dockerfile pass their checks (go test ./deploy/...).
-# go.mod and go.sum must be tidy (`make unused`).
+# manifests, chart, units and Dockerfile pass their checks (go test ./deploy/...; helm and
+# kustomize are built here when missing). go.mod and go.sum must be tidy (`make unused`).
 # `make test` must work on a machine with only Go: there, without promtool, the promtool
 # half says loudly that it did not run. CI (CI=true) installs promtool and never skips it.
-test-deploy: unused helm-test
+test-deploy: unused helm-test kustomize-install
 	@if command -v $(PROMTOOL) >/dev/null 2>&1 || [ -n "$$CI" ]; then \
 	  $(MAKE) --no-print-directory test-rules; \
 	else \
 	  echo "*** NOT RUN: promtool rule tests (promtool not found; apt-get install prometheus, then make test-rules)"; \
 	fi
-	HELM="$(HELM)" $(GO) test -count=1 ./deploy/...
+	HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" $(GO) test -count=1 ./deploy/...
 
 helm-install:
 	@test -x "$(HELM)" || { echo "$(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
 	  $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
+
+kustomize-install:
+	@command -v kubectl >/dev/null || test -x "$(KUSTOMIZE)" || { \
+	  echo "$(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)"; \
+	  $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); }
 
 # The chart lints strictly and renders, with its defaults and with every switch on; the Go
 # tests (TestHelm*) check what it renders against the kustomize kit and the rule files.
