@@ -88,13 +88,22 @@ func dig(t *testing.T, v any, path ...any) any {
 // TestHelmChartMatchesKustomize renders the chart with its defaults and
 // checks that its pod is the kustomize kit's: the same container, scheduling,
 // runtime class, priority and security context. Only the ConfigMap's name
-// differs (kustomize hashes it).
+// differs (kustomize hashes it). The Service and the scrape are the kit's too.
 func TestHelmChartMatchesKustomize(t *testing.T) {
-	ds := helmTemplate(t, "vramfit", "").one(t, "DaemonSet")
-	data, err := os.ReadFile(filepath.Join(kubernetesDir, "daemonset.yaml"))
-	require.NoError(t, err)
-	var kit map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &kit))
+	r := helmTemplate(t, "vramfit", "")
+	kitFile := func(name string) map[string]any {
+		var o map[string]any
+		decodeFile(t, name, &o)
+		return o
+	}
+
+	svc, kitSvc := r.one(t, "Service"), kitFile("service.yaml")
+	for _, path := range [][]any{{"metadata", "annotations"}, {"spec", "clusterIP"}, {"spec", "ports"}} {
+		assert.Equal(t, dig(t, kitSvc, path...), dig(t, svc, path...), "Service %v", path)
+	}
+	assert.Equal(t, dig(t, kitFile("servicemonitor.yaml"), "spec", "endpoints"), dig(t, r.one(t, "ServiceMonitor"), "spec", "endpoints"))
+
+	ds, kit := r.one(t, "DaemonSet"), kitFile("daemonset.yaml")
 
 	chartPod := dig(t, ds, "spec", "template", "spec").(map[string]any)
 	kitPod := dig(t, kit, "spec", "template", "spec").(map[string]any)
