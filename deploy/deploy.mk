@@ -35,6 +35,8 @@ test-deploy: unused helm-test kustomize-install
 	else \
 	  echo "*** NOT RUN: promtool rule tests (promtool not found; apt-get install prometheus, then make test-rules)"; \
 	fi
+	@command -v systemd-analyze >/dev/null 2>&1 || [ -n "$$CI" ] || \
+	  echo "*** NOT RUN: systemd-analyze verify of the units (systemd-analyze not found; it comes with systemd)"
 	HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" $(GO) test -count=1 ./deploy/...
 
 helm-install:
