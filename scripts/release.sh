@@ -81,6 +81,11 @@ for arch in "$@"; do
   echo "$name/vramfit: $desc"
   [[ $desc == ELF\ 64-bit*${machine[$arch]}*dynamically\ linked* ]] || {
     echo "release: $name/vramfit is not a dynamically linked ${machine[$arch]} ELF" >&2; exit 1; }
+  # The host's own architecture also runs: it loads its shared libraries and knows its version.
+  if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+    "$stage/$name/vramfit" --version 2>&1 | grep -q "^vramfit, version $version " || {
+      echo "release: $name/vramfit --version does not say $version" >&2; exit 1; }
+  fi
   deb=$dist/vramfit_${version}_$arch.deb
   [[ $(dpkg-deb -f "$deb" Architecture) == "$arch" ]] || { echo "release: $deb: wrong Architecture" >&2; exit 1; }
   contents=$(dpkg-deb -c "$deb")
