@@ -74,7 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		wantErr string
 	}{
 		{nil, 2, "usage: deploygen"},
-		{[]string{"bogus"}, 2, `unknown command "bogus": want manifests or dashboard-rules`},
+		{[]string{"bogus"}, 2, `unknown command "bogus": want manifests, dashboard-rules or doc-rules`},
 		{[]string{"-nope", "manifests"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"-deploy", "/nonexistent", "manifests"}, 1, "deploygen: generating kubernetes/prometheusrule.yaml: no rule files"},
 		{[]string{"-deploy", "/nonexistent", "dashboard-rules"}, 1, "deploygen: open /nonexistent/grafana/vramfit.json"},
