@@ -110,10 +110,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: one reading of the GPUs, then
 // the targets placed on them. Either may fail alone.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	var pods <-chan podsAnswer
-	if c.pods != nil {
-		pods = c.pods.ask()
-	}
+	pods := c.askPods()
 	start := time.Now()
 	snapshot, err := c.readDevices()
 	if err == nil {

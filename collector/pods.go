@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,40 +60,6 @@ func (p *podCollector) list() podsAnswer {
 	return podsAnswer{allocations: a, err: err, took: time.Since(start)}
 }
 
-// deviceUUID is the GPU or MIG UUID in a device plugin's device ID, and
-// whether there is one. NVIDIA's plugin names time-sliced replicas
-// "GPU-…::0", "GPU-…::1"; other plugins' devices are not GPUs.
-func deviceUUID(id string) (string, bool) {
-	id, _, _ = strings.Cut(id, "::")
-	return id, strings.HasPrefix(id, "GPU-") || strings.HasPrefix(id, "MIG-")
-}
-
-// podKey is one series of vramfit_gpu_allocation_info, less its gpu.
-type podKey struct{ uuid, namespace, pod, container string }
-
-// byDevice groups the allocations of GPUs and MIG instances by UUID, each
-// container once per device (time-sliced replicas are one device), in the
-// kubelet's order.
-func byDevice(allocations []podresources.Allocation) (map[string][]podKey, []podKey) {
-	grouped := map[string][]podKey{}
-	var order []podKey
-	seen := map[podKey]bool{}
-	for _, a := range allocations {
-		uuid, ok := deviceUUID(a.DeviceID)
-		if !ok {
-			continue
-		}
-		k := podKey{uuid, a.Namespace, a.Pod, a.Container}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		grouped[uuid] = append(grouped[uuid], k)
-		order = append(order, k)
-	}
-	return grouped, order
-}
-
 // gpuIndexes maps the UUIDs of s's devices to their index, or returns the
 // last map when s could not be read.
 func (p *podCollector) gpuIndexes(s nvml.Snapshot, nvmlErr error) map[string]int {
@@ -120,13 +85,12 @@ func (p *podCollector) collect(ch chan<- prometheus.Metric, s nvml.Snapshot, nvm
 	if answer.err != nil {
 		return answer.err
 	}
-	_, keys := byDevice(answer.allocations)
-	for _, k := range keys {
+	for _, h := range podresources.GPUHolders(answer.allocations) {
 		gpu := ""
-		if i, ok := indexes[k.uuid]; ok {
+		if i, ok := indexes[h.UUID]; ok {
 			gpu = strconv.Itoa(i)
 		}
-		ch <- constGauge(gpuAllocationDesc, 1, gpu, k.uuid, k.namespace, k.pod, k.container)
+		ch <- constGauge(gpuAllocationDesc, 1, gpu, h.UUID, h.Namespace, h.Pod, h.Container)
 	}
 	return nil
 }

@@ -121,21 +121,3 @@ func TestPodsWhileNVMLIsDown(t *testing.T) {
 	assert.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want), "vramfit_gpu_allocation_info"))
 	assertScrapeSuccess(t, c, map[string]float64{"nvml": 0, "targets": 1, "pods": 1})
 }
-
-func TestDeviceUUID(t *testing.T) {
-	for _, tc := range []struct {
-		id, want string
-		ok       bool
-	}{
-		{"GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", "GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", true},
-		{"MIG-1d7c3c1e-9a41-5b0e-8f3e-6c2a9b7d4e10", "MIG-1d7c3c1e-9a41-5b0e-8f3e-6c2a9b7d4e10", true},
-		{"GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b::3", "GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", true},
-		{"0", "0", false}, // the plugin's index strategy: not supported
-		{"0000:3b:02.0", "0000:3b:02.0", false},
-		{"", "", false},
-	} {
-		got, ok := deviceUUID(tc.id)
-		assert.Equal(t, tc.want, got, tc.id)
-		assert.Equal(t, tc.ok, ok, tc.id)
-	}
-}

@@ -180,9 +180,12 @@ func (f *Fake) read() (Snapshot, error) {
 		}
 		checkDevice(d)
 		switch {
-		case !f.processes || d.Err != nil:
-			d.Processes = nil
-		case d.IsMIG() || d.MIGMode != MIGEnabled:
+		case !f.processes || d.Err != nil || (!d.IsMIG() && d.MIGMode == MIGEnabled):
+			d.Processes = nil // not listed; a GPU in MIG mode: its instances are
+		case d.Processes == nil:
+			d.Processes = []Process{} // listed, and none
+			fallthrough
+		default:
 			f.calls.Add(fakeCallsPerProcessList)
 		}
 	}

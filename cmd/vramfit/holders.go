@@ -20,12 +20,17 @@ type holderFlags struct {
 	kubeletSocket string
 }
 
-func (h *holderFlags) register(clause *kingpin.CmdClause) {
-	clause.Flag("collector.processes", "Export the processes holding each GPU's memory (vramfit_gpu_process_memory_used_bytes). Their names need the host's PID namespace.").
+// register adds the flags to serve; inventory, which lists every process,
+// has no top.
+func (h *holderFlags) register(clause *kingpin.CmdClause, what string, top bool) {
+	clause.Flag("collector.processes", what+" the processes holding each GPU's memory. Their names need the host's PID namespace.").
 		BoolVar(&h.processes)
-	clause.Flag("collector.processes.top", "Processes exported per GPU or MIG instance, largest first; the rest are summed in pid=\"other\".").
-		Default("10").IntVar(&h.processesTop)
-	clause.Flag("collector.pods", "Export the containers the kubelet allocated each GPU to (vramfit_gpu_allocation_info).").
+	h.processesTop = 1
+	if top {
+		clause.Flag("collector.processes.top", "Processes exported per GPU or MIG instance, largest first; the rest are summed in pid=\"other\".").
+			Default("10").IntVar(&h.processesTop)
+	}
+	clause.Flag("collector.pods", what+" the containers the kubelet allocated each GPU to.").
 		BoolVar(&h.pods)
 	clause.Flag("kubelet.pod-resources-socket", "The kubelet's pod-resources API socket, for --collector.pods.").
 		Default(podresources.DefaultSocket).PlaceHolder("PATH").StringVar(&h.kubeletSocket)

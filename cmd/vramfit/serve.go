@@ -74,7 +74,7 @@ func newServeCommand(app *kingpin.Application) command {
 		PlaceHolder("FILE").StringVar(&f.nvmlLibraryPath)
 	clause.Flag("scrape.timeout", "How long a scrape waits for the GPUs' readings; after it the scrape is served without them. Keep it under Prometheus' scrape_timeout.").
 		Default("8s").DurationVar(&f.scrapeTimeout)
-	f.holders.register(clause)
+	f.holders.register(clause, "Export", true)
 	return command{clause: clause, run: f.run}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -101,4 +102,37 @@ func (c *Client) list() ([]Allocation, error) {
 		}
 	}
 	return out, nil
+}
+
+// Holder is a container holding a GPU or MIG instance.
+type Holder struct {
+	UUID, Namespace, Pod, Container string
+}
+
+// GPUHolders are the allocations of GPUs and MIG instances, each
+// container once per device (time-sliced replicas are one device), in the
+// kubelet's order.
+func GPUHolders(allocations []Allocation) []Holder {
+	var out []Holder
+	seen := map[Holder]bool{}
+	for _, a := range allocations {
+		uuid, ok := DeviceUUID(a.DeviceID)
+		if !ok {
+			continue
+		}
+		h := Holder{uuid, a.Namespace, a.Pod, a.Container}
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// DeviceUUID is the GPU or MIG UUID in a device plugin's device ID, and
+// whether there is one. NVIDIA's plugin names time-sliced replicas
+// "GPU-…::0", "GPU-…::1"; other plugins' devices are not GPUs.
+func DeviceUUID(id string) (string, bool) {
+	id, _, _ = strings.Cut(id, "::")
+	return id, strings.HasPrefix(id, "GPU-") || strings.HasPrefix(id, "MIG-")
 }

@@ -107,3 +107,39 @@ func TestListSharesTheCallInFlight(t *testing.T) {
 	assert.Len(t, got, 1)
 	assert.Equal(t, 2, kubelet.Calls(), "a call after the answer is a new call")
 }
+
+func TestDeviceUUID(t *testing.T) {
+	for _, tc := range []struct {
+		id, want string
+		ok       bool
+	}{
+		{"GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", "GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", true},
+		{"MIG-1d7c3c1e-9a41-5b0e-8f3e-6c2a9b7d4e10", "MIG-1d7c3c1e-9a41-5b0e-8f3e-6c2a9b7d4e10", true},
+		{"GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b::3", "GPU-8f6b3ab6-5d22-4c5a-9e1c-0c0e3f3f1a2b", true},
+		{"0", "0", false}, // the plugin's index strategy: not supported
+		{"0000:3b:02.0", "0000:3b:02.0", false},
+		{"", "", false},
+	} {
+		got, ok := podresources.DeviceUUID(tc.id)
+		assert.Equal(t, tc.want, got, tc.id)
+		assert.Equal(t, tc.ok, ok, tc.id)
+	}
+}
+
+func TestGPUHolders(t *testing.T) {
+	alloc := func(ns, pod, ctr, resource, id string) podresources.Allocation {
+		return podresources.Allocation{Namespace: ns, Pod: pod, Container: ctr, Resource: resource, DeviceID: id}
+	}
+	got := podresources.GPUHolders([]podresources.Allocation{
+		alloc("ml", "a", "c", "nvidia.com/gpu", "GPU-1::0"),
+		alloc("net", "n", "nic", "intel.com/sriov", "0000:3b:02.0"),
+		alloc("ml", "a", "c", "nvidia.com/gpu", "GPU-1::1"), // a second replica of the same GPU
+		alloc("ml", "b", "c", "nvidia.com/gpu", "GPU-1::2"),
+		alloc("ml", "a", "c", "nvidia.com/mig-1g.10gb", "MIG-2"),
+	})
+	assert.Equal(t, []podresources.Holder{
+		{UUID: "GPU-1", Namespace: "ml", Pod: "a", Container: "c"},
+		{UUID: "GPU-1", Namespace: "ml", Pod: "b", Container: "c"},
+		{UUID: "MIG-2", Namespace: "ml", Pod: "a", Container: "c"},
+	}, got)
+}
