@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,18 @@ func TestStatusPageHolders(t *testing.T) {
 			assert.Contains(t, body, want)
 		}
 		assert.NotContains(t, body, "<script>")
+		// The idle 1g.10gb instance and RTX 4090 hold nothing; GPU 1, in
+		// MIG mode, says nothing of its own: its instances list them.
+		assert.Equal(t, 2, strings.Count(body, `<span class="muted">none</span>`))
+	})
+	t.Run("a GPU down lists no processes", func(t *testing.T) {
+		fake := fleetFrom(t, fleet)
+		fake.SetFaults(nvml.Faults{Lost: []nvml.LostGPU{{GPU: 0}}})
+		c := New(fake, loadedStore(t, testTargets), testTimeout, discard(), WithProcesses(8))
+		body := serveOnce(t, c.StatusHandler("/metrics"), http.MethodGet, "/").Body.String()
+		assert.NotContains(t, body, "pid 100")
+		assert.Contains(t, body, "torchrun (pid 500)")
+		assert.Equal(t, 2, strings.Count(body, `<span class="muted">none</span>`), "the lost GPU's cell is empty")
 	})
 	t.Run("the kubelet cannot be asked", func(t *testing.T) {
 		pods := &stubPods{err: errors.New("the kubelet's pod-resources socket: no such file or directory")}
