@@ -38,5 +38,6 @@ func commandName(root string, pid uint32) string {
 	if controlCharsPattern.MatchString(name) || len(name) > 64 {
 		return "" // not a comm file as the kernel writes it
 	}
-	return name
+	// A program may name itself in any bytes; a label must be UTF-8.
+	return strings.ToValidUTF8(name, "\uFFFD")
 }

@@ -168,3 +168,18 @@ func TestAdapterMIGProcesses(t *testing.T) {
 	assert.Equal(t, []Process{{PID: 5100, Name: "vllm", MemoryUsed: gib, MemoryKnown: true}}, snap.Devices[1].Processes)
 	assert.Empty(t, snap.Devices[2].Processes)
 }
+
+// The contract every backend keeps (a lost GPU down and back, deadlines,
+// one read for concurrent callers, one Shutdown per Init) holds with the
+// processes read in the same snapshot.
+func TestAdapterContractWithProcesses(t *testing.T) {
+	runContract(t, func(t *testing.T) *harness {
+		s := dgxh100.New()
+		h := adapterHarness(t, s, false)
+		h.backend.(*adapter).processes = true
+		for _, d := range s.Devices {
+			listProcesses(&d.(*server.Device).Device, processLists{compute: []gonvml.ProcessInfo{{Pid: 42, UsedGpuMemory: gib}}})
+		}
+		return h
+	})
+}

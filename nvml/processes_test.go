@@ -84,6 +84,7 @@ func TestCommandName(t *testing.T) {
 	}
 	write("4242", "python3\n")
 	write("17", "evil\x1b[31m\n")
+	write("18", "caf\xe9\n")
 	for _, tc := range []struct {
 		name string
 		pid  uint32
@@ -92,6 +93,7 @@ func TestCommandName(t *testing.T) {
 		{"as the kernel writes it", 4242, "python3"},
 		{"not visible here (no hostPID)", 31337, ""},
 		{"control characters are not a name", 17, ""},
+		{"bytes that are not UTF-8 are replaced", 18, "caf\uFFFD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, commandName(root, tc.pid))
