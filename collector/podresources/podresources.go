@@ -83,7 +83,9 @@ func (c *Client) list() ([]Allocation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the kubelet's pod-resources socket %s: %w", c.socket, err)
 	}
-	defer conn.Close()
+	// Closing ends the connection's goroutines; an error there leaves
+	// nothing to undo.
+	defer func() { _ = conn.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	resp, err := v1.NewPodResourcesListerClient(conn).List(ctx, &v1.ListPodResourcesRequest{})
