@@ -70,10 +70,7 @@ func (c *Collector) holdersOf(pods <-chan podsAnswer) holders {
 	}
 	answer := <-pods
 	h.podsAsked, h.podsErr = true, answer.err
-	h.pods = map[string][]podresources.Holder{}
-	for _, holder := range podresources.GPUHolders(answer.allocations) {
-		h.pods[holder.UUID] = append(h.pods[holder.UUID], holder)
-	}
+	h.pods = podresources.ByDevice(answer.allocations)
 	return h
 }
 
@@ -84,7 +81,7 @@ func (h holders) addTo(inv *nvml.Inventory) {
 	}
 }
 
-// AddPods gives the inventory's devices their pods (GPUHolders by UUID),
+// AddPods gives the inventory's devices their pods (podresources.ByDevice),
 // or says why the kubelet could not be asked.
 func AddPods(inv *nvml.Inventory, pods map[string][]podresources.Holder, err error) {
 	if err != nil {

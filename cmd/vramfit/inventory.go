@@ -75,11 +75,7 @@ func (f *inventoryFlags) run(e env) int {
 		// A kubelet that cannot be asked is said in the listing, which
 		// still lists the GPUs.
 		allocations, err := podresources.New(f.holders.kubeletSocket, inventoryTimeout).List(ctx)
-		pods := map[string][]podresources.Holder{}
-		for _, h := range podresources.GPUHolders(allocations) {
-			pods[h.UUID] = append(pods[h.UUID], h)
-		}
-		collector.AddPods(&inv, pods, err)
+		collector.AddPods(&inv, podresources.ByDevice(allocations), err)
 	}
 	if f.output == "json" {
 		enc := json.NewEncoder(e.stdout)

@@ -131,6 +131,15 @@ func GPUHolders(allocations []Allocation) []Holder {
 	return out
 }
 
+// ByDevice groups the GPU holders of allocations by device UUID.
+func ByDevice(allocations []Allocation) map[string][]Holder {
+	out := map[string][]Holder{}
+	for _, h := range GPUHolders(allocations) {
+		out[h.UUID] = append(out[h.UUID], h)
+	}
+	return out
+}
+
 // DeviceUUID is the GPU or MIG UUID in a device plugin's device ID, and
 // whether there is one. NVIDIA's plugin names time-sliced replicas
 // "GPU-…::0", "GPU-…::1"; other plugins' devices are not GPUs.

@@ -142,4 +142,10 @@ func TestGPUHolders(t *testing.T) {
 		{UUID: "GPU-1", Namespace: "ml", Pod: "b", Container: "c"},
 		{UUID: "MIG-2", Namespace: "ml", Pod: "a", Container: "c"},
 	}, got)
+	assert.Equal(t, map[string][]podresources.Holder{"GPU-1": got[:2], "MIG-2": got[2:]},
+		podresources.ByDevice([]podresources.Allocation{
+			alloc("ml", "a", "c", "nvidia.com/gpu", "GPU-1::0"),
+			alloc("ml", "b", "c", "nvidia.com/gpu", "GPU-1::2"),
+			alloc("ml", "a", "c", "nvidia.com/mig-1g.10gb", "MIG-2"),
+		}))
 }
