@@ -347,8 +347,9 @@ func (a *adapter) readMIG(h gonvml.Device, parent Device) []Device {
 // readProcesses lists the processes holding memory on h, a full GPU or a
 // MIG instance (whose list holds only its own processes), when asked for.
 // A process in both lists (CUDA and graphics) is one holder: NVML gives it
-// the same memory in each. A failure other than a lifecycle error leaves
-// the device up with its ProcessesErr; a lifecycle error is returned.
+// the same memory in each. A list the device does not support is empty;
+// another failure other than a lifecycle error leaves the device up with
+// its ProcessesErr; a lifecycle error is returned.
 func (a *adapter) readProcesses(h gonvml.Device, d *Device) gonvml.Return {
 	if !a.processes {
 		return gonvml.SUCCESS
@@ -366,6 +367,9 @@ func (a *adapter) readProcesses(h gonvml.Device, d *Device) gonvml.Return {
 			continue
 		}
 		infos, ret := list.read()
+		if errors.Is(ret, gonvml.ERROR_NOT_SUPPORTED) {
+			continue // none of this kind can run here: graphics on a MIG instance
+		}
 		if ret != gonvml.SUCCESS {
 			d.ProcessesErr = fmt.Errorf("gpu %d: list %s processes of %s: %w", d.Index, list.kind, d.UUID, ret)
 			return ret

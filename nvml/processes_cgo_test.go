@@ -127,6 +127,19 @@ func TestAdapterProcessFailures(t *testing.T) {
 		assert.Nil(t, d.Processes)
 		assert.NoError(t, snap.Devices[2].ProcessesErr)
 	})
+	t.Run("a list the device does not support is empty", func(t *testing.T) {
+		s := dgxa100.New()
+		a, _ := processAdapter(t, s, nil)
+		dev := &s.Devices[1].(*server.Device).Device
+		dev.GetComputeRunningProcessesFunc = func() ([]gonvml.ProcessInfo, gonvml.Return) {
+			return []gonvml.ProcessInfo{{Pid: 7, UsedGpuMemory: gib}}, gonvml.SUCCESS
+		}
+		dev.GetGraphicsRunningProcessesFunc = func() ([]gonvml.ProcessInfo, gonvml.Return) { return nil, gonvml.ERROR_NOT_SUPPORTED }
+		snap, err := a.Snapshot(t.Context())
+		require.NoError(t, err)
+		assert.NoError(t, snap.Devices[1].ProcessesErr)
+		assert.Equal(t, []Process{{PID: 7, MemoryUsed: gib, MemoryKnown: true}}, snap.Devices[1].Processes)
+	})
 	t.Run("a lost GPU is down", func(t *testing.T) {
 		s := dgxa100.New()
 		a, _ := processAdapter(t, s, nil)
