@@ -99,8 +99,11 @@ func TestPodsFailAlone(t *testing.T) {
 		held := kubelet.Hold()
 		// A short timeout, and a client allowed far longer: the scrape
 		// must return at its own deadline while the kubelet still holds
-		// the call (released when the test ends).
-		c := New(fleetFrom(t, holdersFleet), loadedStore(t, testTargets), 50*time.Millisecond, discard(),
+		// the call (released below). The GPUs answer at once whatever the
+		// deadline, so that only the kubelet can miss it.
+		backend := &snapshots{}
+		backend.set(nvml.Snapshot{Devices: []nvml.Device{h100(0, "GPU-00000000-0000-0000-0000-000000000000")}}, nil)
+		c := New(backend, loadedStore(t, testTargets), 50*time.Millisecond, discard(),
 			WithPods(podresources.New(kubelet.Socket, time.Hour)))
 		assertScrapeSuccess(t, c, map[string]float64{"nvml": 1, "targets": 1, "pods": 0})
 		<-held
