@@ -107,8 +107,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector: one reading of the GPUs, then
-// the targets placed on them. Either may fail alone.
+// Collect implements prometheus.Collector: one reading of the GPUs, who
+// holds them where those collectors are on (the kubelet asked beside the
+// reading), then the targets placed on them. Each may fail alone.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	pods := c.askPods()
 	start := time.Now()
