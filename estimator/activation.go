@@ -49,7 +49,8 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 //     log-sum-exp, 4·a·s·b; selective recomputation keeps neither;
 //   - full recomputation keeps each layer's input (s·b·h·p) and rebuilds one
 //     layer at a time during the backward pass;
-//   - plus the fp32 logits of the loss, 4·s·b·V/t.
+//   - plus the logits of the loss, s·b·V/t times the bytes the engine holds
+//     per logit (4 in the neutral model: the fp32 logits).
 //
 // Under 1F1B pipelining the first stage holds L layers' worth whatever the
 // number of stages (Korthikanti §4.2.3), so pipeline parallelism does not
@@ -85,6 +86,6 @@ func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
 	default:
 		stored = layers * (linear + scores)
 	}
-	logits := 4 * s * b * float64(m.VocabSize) / t
+	logits := e.in.trainer.logitBytes * s * b * float64(m.VocabSize) / t
 	return stored + logits
 }

@@ -19,6 +19,9 @@ type Components struct {
 	Overhead    int64    `json:"overhead"`
 	Total       int64    `json:"total"`
 	Unknown     []string `json:"unknown,omitempty"`
+	// Host is what training keeps in host memory for this GPU instead
+	// (offloaded states, a paged optimizer's states); not in Total.
+	Host int64 `json:"host,omitempty"`
 }
 
 // Part is one named component of a requirement: weights, kv_cache,

@@ -64,8 +64,16 @@ type inputs struct {
 	util                       float64
 	overhead                   float64
 
-	// adapterParams is the LoRA parameter count of the whole model.
-	adapterParams float64
+	// adapterParams is the LoRA parameter count of the whole model,
+	// adapterLargest the elements of its largest adapter matrix.
+	adapterParams, adapterLargest float64
+
+	// engine is the target's engine; trainer its training constants (the
+	// neutral ones for inference).
+	engine              Engine
+	trainer             trainingEngine
+	optimizerInBackward bool
+	offload             Offload
 
 	warnings []string
 }
@@ -76,7 +84,6 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		workload:   t.workload(),
 		method:     Method(orDefault(string(t.Method), string(Detailed))),
 		optimizer:  Optimizer(orDefault(string(t.Optimizer), string(AdamW))),
-		recompute:  Recompute(orDefault(string(t.Recompute), string(RecomputeNone))),
 		context:    orDefaultInt(t.Context, defaultContext(m)),
 		batch:      orDefaultInt(t.Batch, 1),
 		maxBatched: orDefaultInt(t.MaxBatchedTokens, DefaultMaxBatchedTokens),
@@ -90,7 +97,16 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		overhead:   DefaultOverhead,
 
 		sequenceParallel: t.SequenceParallel,
+
+		engine:              Engine(orDefault(string(t.Engine), string(EngineNeutral))),
+		optimizerInBackward: t.OptimizerInBackward,
+		offload:             Offload(orDefault(string(t.Offload), string(OffloadNone))),
 	}
+	in.trainer = trainingEngines[EngineNeutral]
+	if in.workload.trains() {
+		in.trainer = trainer(in.engine)
+	}
+	in.recompute = Recompute(orDefault(string(t.Recompute), string(in.trainer.defaultRecompute(in.workload))))
 	if t.Overhead != nil {
 		in.overhead = float64(*t.Overhead)
 	}
@@ -104,20 +120,22 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		in.actBytes = 4
 	}
 	in.kv = mustDType(orDefault(t.KVCacheDType, kvDefault(in.weights)))
-	in.optStates = mustDType(orDefault(t.OptimizerDType, "fp32"))
+	trained := in.weights
 	if in.workload.adapts() {
-		in.adapter = mustDType(orDefault(loraDType(t.LoRA), "fp32"))
+		in.adapter = mustDType(orDefault(loraDType(t.LoRA), in.trainer.adapterDType))
+		trained = in.adapter
 		in.grads = mustDType(orDefault(t.GradientDType, in.adapter.Name))
-		params, err := adapterParameters(t.LoRA, m)
+		params, largest, err := adapterParameters(t.LoRA, m)
 		if err != nil {
 			errs = append(errs, *err)
 		}
-		in.adapterParams = params
+		in.adapterParams, in.adapterLargest = params, largest
 	} else if in.workload == Training {
 		// Inference has no gradients (and its weights' format may be a
 		// checkpoint's quantisation, which training cannot keep).
 		in.grads = mustDType(orDefault(t.GradientDType, in.weights.Name))
 	}
+	in.optStates = mustDType(orDefault(t.OptimizerDType, optimizerStatesDefault(in.optimizer, in.trainer, trained)))
 
 	if limit := m.MaxPositionEmbeddings; limit > 0 && in.context > limit && !t.AllowLongContext {
 		errs = append(errs, fieldErrorf("context", "%d tokens exceed the model's limit of %d (max_position_embeddings after rope scaling); "+
@@ -192,6 +210,19 @@ func kvDefault(weights DType) string {
 		return weights.Name
 	}
 	return "bf16"
+}
+
+// optimizerStatesDefault is the format of the optimizer's states unless
+// optimizer_dtype says: bitsandbytes' own, else the trained parameters'
+// for engines that use torch.optim as it is, else fp32.
+func optimizerStatesDefault(o Optimizer, te trainingEngine, trained DType) string {
+	switch {
+	case o.stateDType() != "":
+		return o.stateDType()
+	case te.statesAsParams && trained.Float:
+		return trained.Name
+	}
+	return "fp32"
 }
 
 // defaultContext is DefaultContext, or less when the model is shorter.

@@ -7,11 +7,12 @@ import (
 
 // adapterParameters counts the LoRA parameters of the whole model: each
 // adapted d_in × d_out matrix gains r·(d_in + d_out) (Hu et al., 2021), in
-// every layer. Modules default to every linear module of a layer.
-func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
+// every layer. Modules default to every linear module of a layer. largest
+// is the elements of the largest adapter matrix, r·max(d_in, d_out).
+func adapterParameters(l *LoRA, m Model) (total, largest float64, _ *fieldError) {
 	if !m.KnownArchitecture || len(m.Decoder) == 0 {
 		fe := fieldErrorf("model", "lora needs the model's architecture to size the adapters (give a preset, architecture or hf_config, not a bare parameter count)")
-		return 0, &fe
+		return 0, 0, &fe
 	}
 	rank := DefaultLoRARank
 	var modules []string
@@ -36,18 +37,18 @@ func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
 		if !slices.Contains(names, name) {
 			sorted := slices.Sorted(slices.Values(names))
 			fe := fieldErrorf("lora.modules", "the model has no linear module %q; valid: %s", name, strings.Join(sorted, ", "))
-			return 0, &fe
+			return 0, 0, &fe
 		}
 	}
-	var total float64
 	for _, layer := range m.Decoder {
 		for _, lin := range layer.Linears {
 			if slices.Contains(modules, lin.Name) {
 				total += float64(rank) * (float64(lin.In) + float64(lin.Out)) * float64(max(lin.Count, 1))
+				largest = max(largest, float64(rank)*float64(max(lin.In, lin.Out)))
 			}
 		}
 	}
-	return total, nil
+	return total, largest, nil
 }
 
 // adapterStates is the trained part of lora and qlora on one GPU: the
@@ -55,9 +56,5 @@ func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
 // training's model states.
 func (e *Estimation) adapterStates(l Layout) states {
 	n := e.in.adapterParams / float64(l.TensorParallel*l.PipelineParallel)
-	return states{
-		weights:   e.in.adapter.bytesFor(n) / zeroShard(l, 3),
-		gradients: e.in.grads.bytesFor(n) / zeroShard(l, 2),
-		optimizer: n * e.optimizerBytesPerParam(e.in.adapter) / zeroShard(l, 1),
-	}
+	return e.trainedStates(l, n, e.in.adapterLargest/float64(l.TensorParallel), e.in.adapter)
 }

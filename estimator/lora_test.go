@@ -22,12 +22,12 @@ func TestLoRAParameters(t *testing.T) {
 		{"q and v r8", &LoRA{Modules: []string{"q_proj", "v_proj"}}, 8 * 8192 * 2 * 32},
 	}
 	for _, tc := range tests {
-		got, err := adapterParameters(tc.lora, m)
+		got, _, err := adapterParameters(tc.lora, m)
 		require.Nil(t, err, tc.name)
 		assert.Equal(t, tc.want, got, tc.name)
 	}
 	// Mixtral's experts carry one adapter each.
-	got, err := adapterParameters(&LoRA{Rank: 1, Modules: []string{"w1"}}, presetModel(t, "mixtral-8x7b"))
+	got, _, err := adapterParameters(&LoRA{Rank: 1, Modules: []string{"w1"}}, presetModel(t, "mixtral-8x7b"))
 	require.Nil(t, err)
 	assert.Equal(t, float64((4096+14336)*8*32), got)
 }

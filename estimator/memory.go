@@ -5,7 +5,10 @@ import "fmt"
 // share is a per-GPU need in bytes, before rounding.
 type share struct {
 	weights, kv, activations, gradients, optimizer, overhead float64
-	unknown                                                  []string
+	// host is what training keeps in host memory instead (offloaded or
+	// paged states), for this GPU.
+	host    float64
+	unknown []string
 }
 
 // components is the per-GPU need of the target on layout l with the given
@@ -24,6 +27,7 @@ func (e *Estimation) components(l Layout, batch, context int) Components {
 		Gradients:   ceilBytes(s.gradients),
 		Optimizer:   ceilBytes(s.optimizer),
 		Overhead:    ceilBytes(s.overhead),
+		Host:        ceilBytes(s.host),
 		Unknown:     s.unknown,
 	}
 	c.Total = c.Weights + c.KVCache + c.Activations + c.Gradients + c.Optimizer + c.Overhead
@@ -49,14 +53,14 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 		}
 	case Training:
 		st := e.modelStates(l)
-		s.weights, s.gradients, s.optimizer = st.weights, st.gradients, st.optimizer
+		s.weights, s.gradients, s.optimizer, s.host = st.weights, st.gradients, st.optimizer, st.host
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
 	case LoRAWork, QLoRAWork:
 		st := e.adapterStates(l)
 		s.weights = e.frozenShard(l) + st.weights
-		s.gradients, s.optimizer = st.gradients, st.optimizer
+		s.gradients, s.optimizer, s.host = st.gradients, st.optimizer, st.host
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}

@@ -512,7 +512,8 @@ func entryValue(entries []keyValue, key, def string) string {
 // defaults for training fields do not trouble inference targets.
 func appliesTo(key string, w Workload) bool {
 	switch key {
-	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel":
+	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel",
+		"optimizer_in_backward", "offload":
 		return w.trains()
 	case "lora":
 		return w.adapts()

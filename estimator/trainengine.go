@@ -1,0 +1,193 @@
+package estimator
+
+import "fmt"
+
+// trainingEngine is what a training framework does with memory by default:
+// the one table of their constants, each with its source. Versions: torchtune
+// 0.2–0.6 (2024–25 recipes), PEFT 0.10–0.20 with Transformers 4.3x–4.5x and
+// bitsandbytes 0.43–0.49, DeepSpeed 0.14.3 and later.
+type trainingEngine struct {
+	// masterWeights: the optimizer keeps an fp32 copy of trained weights
+	// narrower than 32 bits (mixed precision).
+	masterWeights bool
+	// statesAsParams: the optimizer's states take the trained parameters'
+	// dtype (torch.optim), not fp32.
+	statesAsParams bool
+	// fp32Gradients: an fp32 copy of the gradients sits beside the 16-bit
+	// ones, partitioned with the optimizer states.
+	fp32Gradients bool
+	// adapterDType is the LoRA adapters' format unless lora.dtype says.
+	adapterDType string
+	// logitBytes is the bytes held per logit (one token × one vocabulary
+	// entry) when the loss's backward pass starts.
+	logitBytes float64
+	// recompute is the activation checkpointing of the framework's recipes.
+	recompute Recompute
+	// recomputeQLoRA, when set, replaces recompute for qlora.
+	recomputeQLoRA Recompute
+	// hostBuffer multiplies what is offloaded to host memory (pinned
+	// staging buffers).
+	hostBuffer float64
+}
+
+// lossChunks is torchtune's CEWithChunkedOutputLoss and
+// LinearCrossEntropyLoss default num_output_chunks
+// (torchtune/modules/loss/ce_chunked_output_loss.py L35).
+const lossChunks = 8
+
+// trainingEngines holds the engines' constants. The engine-neutral model is
+// the textbook one of docs/estimator.md.
+var trainingEngines = map[Engine]trainingEngine{
+	// Mixed precision as the ZeRO paper counts it: 16-bit weights and
+	// gradients, fp32 master weights and Adam states (16 bytes a
+	// parameter), fp32 logits, no recomputation unless asked.
+	EngineNeutral: {masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1},
+	// torchtune trains in pure bf16: "we don't support mixed-precision
+	// training" (docs/source/tutorials/memory_optimizations.rst L56-58); the
+	// model, adapters included, is built under the training dtype
+	// (recipes/lora_finetune_single_device.py L410), so torch.optim's states
+	// are bf16 too. Its recipes checkpoint every layer
+	// (enable_activation_checkpointing: True in every shipped config) and
+	// chunk the loss: bf16 logits, then one fp32 chunk of 8 and its
+	// gradient at a time: 2 + 4/8 + 4/8 bytes a logit.
+	EngineTorchtune: {statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 2*4.0/lossChunks,
+		recompute: RecomputeFull, hostBuffer: 1},
+	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
+	// src/peft/tuners/tuners_utils.py cast_adapter_dtype); torch.optim
+	// keeps states in the parameters' dtype; Transformers' causal-LM loss
+	// upcasts the bf16 logits to fp32 and log_softmax keeps an fp32 output,
+	// whose fp32 gradient the backward pass starts with: 2 + 4 + 4 bytes a
+	// logit. Gradient checkpointing is off by default, but
+	// prepare_model_for_kbit_training turns it on for 4-bit models
+	// (src/peft/utils/other.py, use_gradient_checkpointing=True).
+	EngineHF: {statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1},
+	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
+	// an fp32 copy of the gradients, fp32 master weights and Adam states,
+	// "18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit +
+	// 8_optimizer_states_32bit" (deepspeed/runtime/zero/stage_1_and_2.py,
+	// estimate_zero2_model_states_mem_needs). It runs Transformers models
+	// (Trainer, accelerate), whose loss is the hf engine's. Host memory for
+	// offloaded states gets its estimator's additional_buffer_factor of 1.5.
+	EngineDeepSpeed: {masterWeights: true, fp32Gradients: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+		recompute: RecomputeNone, hostBuffer: 1.5},
+}
+
+// trainer returns the training engine's constants; the serving engines
+// never reach here (validation rejects them for training workloads).
+func trainer(g Engine) trainingEngine {
+	te, ok := trainingEngines[g]
+	if !ok {
+		panic(fmt.Sprintf("estimator: engine %q passed validation but has no training constants", g))
+	}
+	return te
+}
+
+// defaultRecompute is the engine's activation checkpointing for workload w.
+func (te trainingEngine) defaultRecompute(w Workload) Recompute {
+	if w == QLoRAWork && te.recomputeQLoRA != "" {
+		return te.recomputeQLoRA
+	}
+	return te.recompute
+}
+
+// paged reports whether the optimizer keeps its states in CUDA unified
+// memory (bitsandbytes' paged optimizers): the driver moves pages to host
+// memory when the GPU runs out and back when a step reads them.
+func (o Optimizer) paged() bool { return o == PagedAdamW8bit || o == PagedAdamW32bit }
+
+// stateDType is the format bitsandbytes' optimizers keep their states in
+// whatever the parameters' dtype, or "" for torch.optim's (the engine's
+// rule). Their 8-bit states are blockwise-quantised: one fp32 absmax per
+// 2048 values (Dettmers et al., 2022, "8-bit Optimizers via Block-wise
+// Quantization" §2), 0.2% more, which int8 leaves out.
+func (o Optimizer) stateDType() string {
+	switch o {
+	case AdamW8bit, PagedAdamW8bit:
+		return "int8"
+	case PagedAdamW32bit:
+		return "fp32"
+	case AdamW, SGDMomentum, SGD:
+		return ""
+	}
+	panic(fmt.Sprintf("estimator: optimizer %q passed validation but has no state format", o))
+}
+
+// Offload is what training keeps in host memory instead of on the GPU.
+type Offload string
+
+// The offload settings.
+const (
+	OffloadNone Offload = "none"
+	// OffloadOptimizer moves the optimizer states, the master weights and
+	// the gradients' partition to host memory, where the optimizer steps
+	// (DeepSpeed's offload_optimizer, torchao's CPUOffloadOptimizer).
+	OffloadOptimizer Offload = "optimizer"
+	// OffloadParams also keeps the parameters there, gathering one layer at
+	// a time (DeepSpeed's offload_param, FSDP's CPUOffload): ZeRO-3 only.
+	OffloadParams Offload = "params"
+)
+
+var offloads = []Offload{OffloadNone, OffloadOptimizer, OffloadParams}
+
+// trainedStates is the weights, gradients and optimizer states of n trained
+// parameters of format d on one GPU of layout l, the largest of them a
+// tensor of `largest` elements, as the target's engine and optimizer keep
+// them, with what lives in host memory instead.
+func (e *Estimation) trainedStates(l Layout, n, largest float64, d DType) states {
+	in := e.in
+	te := in.trainer
+	st := states{
+		weights:   d.bytesFor(n) / zeroShard(l, 3),
+		gradients: in.grads.bytesFor(n) / zeroShard(l, 2),
+	}
+	if in.optimizerInBackward {
+		// Each parameter's step runs as soon as its gradient is ready and
+		// frees it: the largest gradient is the most held at once.
+		st.gradients = in.grads.bytesFor(largest)
+	}
+	if te.fp32Gradients && d.Bits < 32 {
+		st.gradients += 4 * n / zeroShard(l, 1)
+	}
+	states := n * float64(in.optimizer.states()) * in.optStates.Bits / 8 / zeroShard(l, 1)
+	var master float64
+	if te.masterWeights && d.Bits < 32 {
+		master = 4 * n / zeroShard(l, 1)
+	}
+	if in.optimizer.paged() {
+		// Unified memory outside PyTorch's allocator: it takes what the GPU
+		// has free and pages out the rest, so it counts against host memory.
+		st.host += states
+		states = 0
+	}
+	st.optimizer = states + master
+	var offloaded float64
+	switch in.offload {
+	case OffloadParams:
+		offloaded, st.weights = st.weights, 0
+		fallthrough
+	case OffloadOptimizer:
+		offloaded += st.optimizer + st.gradients
+		st.optimizer, st.gradients = 0, 0
+	case OffloadNone:
+	default:
+		panic(fmt.Sprintf("estimator: offload %q passed validation but is not modelled", in.offload))
+	}
+	st.host += offloaded * te.hostBuffer
+	return st
+}
+
+// largestTensor is the elements of the model's largest weight tensor on one
+// GPU: the embedding (or LM head) or the widest linear.
+func largestTensor(m Model, tp int) float64 {
+	if !m.KnownArchitecture {
+		return 0
+	}
+	largest := float64(m.VocabSize) * float64(m.HiddenSize)
+	for _, layer := range m.Decoder {
+		for _, lin := range layer.Linears {
+			largest = max(largest, float64(lin.In)*float64(lin.Out))
+		}
+	}
+	return largest / float64(tp)
+}
