@@ -3,6 +3,8 @@ package estimator
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/engine"
 )
 
 // Engine names the software that runs a target. The estimate follows its
@@ -49,14 +51,41 @@ func enginesFor(w Workload) []string {
 // validateEngine checks the engine against the workload and the settings
 // that only some engines read.
 func (t Target) validateEngine() []fieldError {
-	g := t.Engine
-	if g == "" || !contains(enumNames(engines), string(g)) {
-		return nil // unset, or already reported as unknown
+	g := Engine(orDefault(string(t.Engine), string(EngineNeutral)))
+	if !contains(enumNames(engines), string(g)) {
+		return nil // already reported as unknown
 	}
 	w := t.workload()
 	if !contains(enginesFor(w), string(g)) {
 		return []fieldError{fieldErrorf("engine", "%s does not run the %s workload; valid for %s: %s",
 			g, w, w, strings.Join(enginesFor(w), ", "))}
 	}
+	valid := engineProfiles(g, w)
+	if p := t.EngineProfile; p != "" && len(valid) == 0 {
+		return []fieldError{fieldErrorf("engine_profile", "engine %s has no profiles for the %s workload", g, w)}
+	}
+	if p := t.EngineProfile; p != "" && !contains(valid, p) {
+		return []fieldError{fieldErrorf("engine_profile", "%q is not a profile of engine %s; valid: %s",
+			trimForError(p), g, strings.Join(valid, ", "))}
+	}
 	return nil
+}
+
+// engineProfiles lists the profiles (ranges of versions) of an engine for
+// a workload: package engine's for a serving engine, trainingProfiles' for
+// a training one; the neutral engine serves with none.
+func engineProfiles(g Engine, w Workload) []string {
+	if g.serves() {
+		var out []string
+		for _, p := range engine.Profiles {
+			if string(p.Engine) == string(g) {
+				out = append(out, p.Name)
+			}
+		}
+		return out
+	}
+	if w == Inference {
+		return nil
+	}
+	return trainingProfileNames(g)
 }

@@ -102,9 +102,9 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		optimizerInBackward: t.OptimizerInBackward,
 		offload:             Offload(orDefault(string(t.Offload), string(OffloadNone))),
 	}
-	in.trainer = trainingEngines[EngineNeutral]
+	in.trainer = trainer(EngineNeutral, "")
 	if in.workload.trains() {
-		in.trainer = trainer(in.engine)
+		in.trainer = trainer(in.engine, t.EngineProfile)
 	}
 	in.recompute = Recompute(orDefault(string(t.Recompute), string(in.trainer.defaultRecompute(in.workload))))
 	if t.Overhead != nil {

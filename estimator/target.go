@@ -16,8 +16,11 @@ type Target struct {
 	Model    ModelSource `json:"model"`
 	Workload Workload    `json:"workload,omitempty"`
 	Method   Method      `json:"method,omitempty"`
-	// Engine is the software that runs the target (neutral by default).
-	Engine Engine `json:"engine,omitempty"`
+	// Engine is the software that runs the target (neutral by default);
+	// EngineProfile the range of its versions whose accounting applies
+	// (the engine's newest by default).
+	Engine        Engine `json:"engine,omitempty"`
+	EngineProfile string `json:"engine_profile,omitempty"`
 
 	// Precision is the weights' format; KVCacheDType, GradientDType and
 	// OptimizerDType those of the KV cache, gradients and optimizer states.

@@ -60,6 +60,8 @@ var targetFields = []TargetField{
 	enumField("engine", "Software that runs the target: "+strings.Join(enumNames(engines), ", ")+
 		" (default neutral, the engine-neutral model; vllm and sglang serve, torchtune, hf and deepspeed train).",
 		enumNames(engines), func(t *Target, v string) { t.Engine = Engine(v) }),
+	{Key: "engine_profile", Help: "The range of the engine's versions whose accounting applies, such as vllm-v1-0.18 or torchtune-0.2 (default: the engine's newest).",
+		kind: kindString, set: func(t *Target, v string) error { t.EngineProfile = strings.TrimSpace(v); return nil }},
 	enumField("optimizer", "Training optimizer: "+strings.Join(enumNames(optimizers), ", ")+" (default adamw).",
 		enumNames(optimizers), func(t *Target, v string) { t.Optimizer = Optimizer(v) }),
 	dtypeField("optimizer_dtype", "Format of the optimizer states: fp32, bf16 or int8 (default: the 8-bit optimizers' int8, else fp32, or the trained parameters' own for torchtune and hf).",

@@ -2,11 +2,13 @@ package estimator
 
 import "fmt"
 
-// trainingEngine is what a training framework does with memory by default:
-// the one table of their constants, each with its source. Versions: torchtune
-// 0.2–0.6 (2024–25 recipes), PEFT 0.10–0.20 with Transformers 4.3x–4.5x and
-// bitsandbytes 0.43–0.49, DeepSpeed 0.14.3 and later.
+// trainingEngine is what a training framework does with memory by default,
+// for a range of its versions: trainingProfiles is the one table of their
+// constants, each with its source.
 type trainingEngine struct {
+	name     string
+	engine   Engine
+	versions string
 	// masterWeights: the optimizer keeps an fp32 copy of trained weights
 	// narrower than 32 bits (mixed precision).
 	masterWeights bool
@@ -35,50 +37,84 @@ type trainingEngine struct {
 // (torchtune/modules/loss/ce_chunked_output_loss.py L35).
 const lossChunks = 8
 
-// trainingEngines holds the engines' constants. The engine-neutral model is
-// the textbook one of docs/estimator.md.
-var trainingEngines = map[Engine]trainingEngine{
+// trainingProfiles holds the engines' constants, the newest profile of
+// each engine first. The engine-neutral model is the textbook one of
+// docs/estimator.md.
+var trainingProfiles = []trainingEngine{
 	// Mixed precision as the ZeRO paper counts it: 16-bit weights and
 	// gradients, fp32 master weights and Adam states (16 bytes a
 	// parameter), fp32 logits, no recomputation unless asked.
-	EngineNeutral: {masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1},
+	{name: "neutral", engine: EngineNeutral, versions: "engine-neutral",
+		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1},
 	// torchtune trains in pure bf16: "we don't support mixed-precision
 	// training" (docs/source/tutorials/memory_optimizations.rst L56-58); the
 	// model, adapters included, is built under the training dtype
 	// (recipes/lora_finetune_single_device.py L410), so torch.optim's states
 	// are bf16 too. Its recipes checkpoint every layer
-	// (enable_activation_checkpointing: True in every shipped config) and
-	// chunk the loss: bf16 logits, then one fp32 chunk of 8 and its
-	// gradient at a time: 2 + 4/8 + 4/8 bytes a logit.
-	EngineTorchtune: {statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 2*4.0/lossChunks,
-		recompute: RecomputeFull, hostBuffer: 1},
+	// (enable_activation_checkpointing: True in every shipped config) and,
+	// from 0.3, chunk the loss (CEWithChunkedOutputLoss, then
+	// LinearCrossEntropyLoss): the bf16 logits are kept, and one fp32 chunk
+	// of 8 with its gradient at a time, 2 + 4/8 + 4/8 bytes a logit.
+	{name: "torchtune", engine: EngineTorchtune, versions: "torchtune 0.3 and later (chunked cross-entropy)",
+		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 2*4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1},
+	// Before 0.3 the output projection returned fp32 logits
+	// (TransformerDecoder: self.output(h).float()) to
+	// torch.nn.CrossEntropyLoss, whose log_softmax keeps an fp32 output and
+	// whose backward starts from an fp32 gradient: 4 + 4 + 4 bytes a logit.
+	{name: "torchtune-0.2", engine: EngineTorchtune, versions: "torchtune 0.1 and 0.2 (fp32 logits, plain cross-entropy)",
+		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1},
 	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
 	// src/peft/tuners/tuners_utils.py cast_adapter_dtype); torch.optim
 	// keeps states in the parameters' dtype; Transformers' causal-LM loss
-	// upcasts the bf16 logits to fp32 and log_softmax keeps an fp32 output,
-	// whose fp32 gradient the backward pass starts with: 2 + 4 + 4 bytes a
-	// logit. Gradient checkpointing is off by default, but
-	// prepare_model_for_kbit_training turns it on for 4-bit models
-	// (src/peft/utils/other.py, use_gradient_checkpointing=True).
-	EngineHF: {statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+	// keeps the bf16 logits in the model's output, upcasts them to fp32 for
+	// log_softmax, which keeps an fp32 output, and the backward pass starts
+	// with its fp32 gradient: 2 + 4 + 4 bytes a logit. Gradient
+	// checkpointing is off by default, but prepare_model_for_kbit_training
+	// turns it on for 4-bit models (src/peft/utils/other.py,
+	// use_gradient_checkpointing=True).
+	{name: "hf", engine: EngineHF, versions: "PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49",
+		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
 		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1},
 	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
 	// an fp32 copy of the gradients, fp32 master weights and Adam states,
 	// "18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit +
 	// 8_optimizer_states_32bit" (deepspeed/runtime/zero/stage_1_and_2.py,
-	// estimate_zero2_model_states_mem_needs). It runs Transformers models
-	// (Trainer, accelerate), whose loss is the hf engine's. Host memory for
-	// offloaded states gets its estimator's additional_buffer_factor of 1.5.
-	EngineDeepSpeed: {masterWeights: true, fp32Gradients: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+	// estimate_zero2_model_states_mem_needs, from 0.14.3). It runs
+	// Transformers models (Trainer, accelerate), whose loss is the hf
+	// engine's. Host memory for offloaded states gets its estimator's
+	// additional_buffer_factor of 1.5.
+	{name: "deepspeed", engine: EngineDeepSpeed, versions: "DeepSpeed 0.14.3 and later",
+		masterWeights: true, fp32Gradients: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
 		recompute: RecomputeNone, hostBuffer: 1.5},
 }
 
-// trainer returns the training engine's constants; the serving engines
-// never reach here (validation rejects them for training workloads).
-func trainer(g Engine) trainingEngine {
-	te, ok := trainingEngines[g]
+// trainingProfile returns the named profile of a training engine, or its
+// newest when name is empty; ok is false when the engine has no such one.
+func trainingProfile(g Engine, name string) (trainingEngine, bool) {
+	for _, p := range trainingProfiles {
+		if p.engine == g && (name == "" || p.name == name) {
+			return p, true
+		}
+	}
+	return trainingEngine{}, false
+}
+
+// trainingProfileNames lists the profiles of a training engine.
+func trainingProfileNames(g Engine) []string {
+	var out []string
+	for _, p := range trainingProfiles {
+		if p.engine == g {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+// trainer returns the training profile of a validated target.
+func trainer(g Engine, name string) trainingEngine {
+	te, ok := trainingProfile(g, name)
 	if !ok {
-		panic(fmt.Sprintf("estimator: engine %q passed validation but has no training constants", g))
+		panic(fmt.Sprintf("estimator: engine %q profile %q passed validation but has no training constants", g, name))
 	}
 	return te
 }
