@@ -56,6 +56,16 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 // number of stages (Korthikanti §4.2.3), so pipeline parallelism does not
 // divide this.
 func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
+	a := e.trainingActivationParts(l, batch, context)
+	return a.stored + a.logits
+}
+
+// activationParts are training's activations on one GPU: what the forward
+// pass stores for the backward pass, of which one layer's working set, and
+// the loss's logits.
+type activationParts struct{ stored, layer, logits float64 }
+
+func (e *Estimation) trainingActivationParts(l Layout, batch, context int) activationParts {
 	m := e.model
 	p := e.in.actBytes
 	t := float64(l.TensorParallel)
@@ -87,5 +97,5 @@ func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
 		stored = layers * (linear + scores)
 	}
 	logits := e.in.trainer.logitBytes * s * b * float64(m.VocabSize) / t
-	return stored + logits
+	return activationParts{stored: stored, layer: linear + scores, logits: logits}
 }

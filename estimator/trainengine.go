@@ -30,6 +30,18 @@ type trainingEngine struct {
 	// hostBuffer multiplies what is offloaded to host memory (pinned
 	// staging buffers).
 	hostBuffer float64
+	// gathered is how many units (layers) of sharded weights ZeRO-3/FSDP
+	// holds whole at once: the one computing, and the one prefetched.
+	gathered float64
+	// transientGrads16: with ZeRO stage 2 or 3 the 16-bit gradients are
+	// reduced into the fp32 partition bucket by bucket and not kept.
+	transientGrads16 bool
+	// gradientsFreeActivations: the gradients are allocated during the
+	// backward pass as the activations it consumes are freed, and freed
+	// after the step (zero_grad(set_to_none=True)), so the peak holds all
+	// activations with the first gradient, or all gradients with the last
+	// layer's activations, not both in full.
+	gradientsFreeActivations bool
 }
 
 // lossChunks is torchtune's CEWithChunkedOutputLoss and
@@ -45,7 +57,7 @@ var trainingProfiles = []trainingEngine{
 	// gradients, fp32 master weights and Adam states (16 bytes a
 	// parameter), fp32 logits, no recomputation unless asked.
 	{name: "neutral", engine: EngineNeutral, versions: "engine-neutral",
-		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1},
+		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1, gathered: 1},
 	// torchtune trains in pure bf16: "we don't support mixed-precision
 	// training" (docs/source/tutorials/memory_optimizations.rst L56-58); the
 	// model, adapters included, is built under the training dtype
@@ -54,15 +66,19 @@ var trainingProfiles = []trainingEngine{
 	// (enable_activation_checkpointing: True in every shipped config) and,
 	// from 0.3, chunk the loss (CEWithChunkedOutputLoss, then
 	// LinearCrossEntropyLoss): the bf16 logits are kept, and one fp32 chunk
-	// of 8 with its gradient at a time, 2 + 4/8 + 4/8 bytes a logit.
+	// of 8 at a time (the forward's upcast, then the backward's gradient),
+	// 2 + 4/8 bytes a logit. Its distributed recipes shard with FSDP, which
+	// prefetches the next layer (BACKWARD_PRE).
 	{name: "torchtune", engine: EngineTorchtune, versions: "torchtune 0.3 and later (chunked cross-entropy)",
-		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 2*4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1},
+		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1,
+		gathered: 2, gradientsFreeActivations: true},
 	// Before 0.3 the output projection returned fp32 logits
 	// (TransformerDecoder: self.output(h).float()) to
 	// torch.nn.CrossEntropyLoss, whose log_softmax keeps an fp32 output and
 	// whose backward starts from an fp32 gradient: 4 + 4 + 4 bytes a logit.
 	{name: "torchtune-0.2", engine: EngineTorchtune, versions: "torchtune 0.1 and 0.2 (fp32 logits, plain cross-entropy)",
-		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1},
+		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1,
+		gathered: 2, gradientsFreeActivations: true},
 	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
 	// src/peft/tuners/tuners_utils.py cast_adapter_dtype); torch.optim
 	// keeps states in the parameters' dtype; Transformers' causal-LM loss
@@ -71,21 +87,25 @@ var trainingProfiles = []trainingEngine{
 	// with its fp32 gradient: 2 + 4 + 4 bytes a logit. Gradient
 	// checkpointing is off by default, but prepare_model_for_kbit_training
 	// turns it on for 4-bit models (src/peft/utils/other.py,
-	// use_gradient_checkpointing=True).
+	// use_gradient_checkpointing=True). Sharded, it runs FSDP through
+	// accelerate (prefetching the next layer).
 	{name: "hf", engine: EngineHF, versions: "PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49",
 		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
-		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1},
+		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1, gathered: 2, gradientsFreeActivations: true},
 	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
 	// an fp32 copy of the gradients, fp32 master weights and Adam states,
 	// "18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit +
 	// 8_optimizer_states_32bit" (deepspeed/runtime/zero/stage_1_and_2.py,
 	// estimate_zero2_model_states_mem_needs, from 0.14.3). It runs
 	// Transformers models (Trainer, accelerate), whose loss is the hf
-	// engine's. Host memory for offloaded states gets its estimator's
-	// additional_buffer_factor of 1.5.
+	// engine's. With ZeRO-2 and 3 the 16-bit gradients are reduced into the
+	// fp32 partition, which is allocated once, bucket by bucket: ZeRO-3
+	// holds 4·largest_layer + 18·P/N (stage3.py,
+	// estimate_zero3_model_states_mem_needs). Host memory for offloaded
+	// states gets its estimator's additional_buffer_factor of 1.5.
 	{name: "deepspeed", engine: EngineDeepSpeed, versions: "DeepSpeed 0.14.3 and later",
-		masterWeights: true, fp32Gradients: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
-		recompute: RecomputeNone, hostBuffer: 1.5},
+		masterWeights: true, fp32Gradients: true, transientGrads16: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+		recompute: RecomputeNone, hostBuffer: 1.5, gathered: 1},
 }
 
 // trainingProfile returns the named profile of a training engine, or its
@@ -182,8 +202,15 @@ func (e *Estimation) trainedStates(l Layout, n, largest float64, d DType) states
 		// frees it: the largest gradient is the most held at once.
 		st.gradients = in.grads.bytesFor(largest)
 	}
+	// The gradients the optimizer reads: an fp32 copy of its partition, or
+	// the gradients themselves.
+	stepGrads := st.gradients
 	if te.fp32Gradients && d.Bits < 32 {
-		st.gradients += 4 * n / zeroShard(l, 1)
+		if te.transientGrads16 && l.ZeROStage >= 2 {
+			st.gradients = 0
+		}
+		stepGrads = 4 * n / zeroShard(l, 1)
+		st.gradients += stepGrads
 	}
 	states := n * float64(in.optimizer.states()) * in.optStates.Bits / 8 / zeroShard(l, 1)
 	var master float64
@@ -197,13 +224,16 @@ func (e *Estimation) trainedStates(l Layout, n, largest float64, d DType) states
 		states = 0
 	}
 	st.optimizer = states + master
+	// Offloading moves what the optimizer reads and writes to the host; the
+	// 16-bit gradients are copied into its buffers bucket by bucket and do
+	// not stay on the GPU.
 	var offloaded float64
 	switch in.offload {
 	case OffloadParams:
 		offloaded, st.weights = st.weights, 0
 		fallthrough
 	case OffloadOptimizer:
-		offloaded += st.optimizer + st.gradients
+		offloaded += st.optimizer + stepGrads
 		st.optimizer, st.gradients = 0, 0
 	case OffloadNone:
 	default:
@@ -211,6 +241,23 @@ func (e *Estimation) trainedStates(l Layout, n, largest float64, d DType) states
 	}
 	st.host += offloaded * te.hostBuffer
 	return st
+}
+
+// backwardPeak is the gradients and activations held together at full
+// training's peak: for an engine whose gradients take the place of the
+// activations the backward pass frees, the larger of the backward pass's
+// start (every activation and the LM head's gradient) and its end (every
+// gradient and one layer's activations); otherwise both in full.
+func (e *Estimation) backwardPeak(l Layout, grads float64, a activationParts) (gradients, activations float64) {
+	all := a.stored + a.logits
+	if !e.in.trainer.gradientsFreeActivations || e.in.optimizerInBackward || e.in.offload != OffloadNone {
+		return grads, all
+	}
+	first := min(grads, e.in.grads.bytesFor(largestTensor(e.model, l.TensorParallel)))
+	if first+all >= grads+a.layer {
+		return first, all
+	}
+	return grads, a.layer
 }
 
 // largestTensor is the elements of the model's largest weight tensor on one

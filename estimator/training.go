@@ -11,14 +11,15 @@ type states struct {
 // shards the optimizer states over the data-parallel GPUs, stage 2 also the
 // gradients, stage 3 also the weights. Stage 3 gathers one layer at a time,
 // weights and gradients in the weights' format (DeepSpeed's 4·largest_layer
-// at 16 bits), as it does when the parameters live in host memory.
+// at 16 bits), as it does when the parameters live in host memory; an
+// engine that prefetches the next layer holds its weights too.
 func (e *Estimation) modelStates(l Layout) states {
 	n := e.paramSplit(l).total()
 	w := e.in.weights
 	st := e.trainedStates(l, n, largestTensor(e.model, l.TensorParallel), w)
 	if zeroShard(l, 3) > 1 || e.in.offload == OffloadParams {
 		gathered := w.bytesFor(float64(largestLayer(e.model)) / float64(l.TensorParallel))
-		st.weights += gathered
+		st.weights += e.in.trainer.gathered * gathered
 		st.gradients += gathered
 	}
 	return st
