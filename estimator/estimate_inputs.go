@@ -160,7 +160,7 @@ func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
 	case w != Training && m.Checkpoint != nil && m.Checkpoint.Bytes > 0:
 		return mustDType(checkpointDType(m.Checkpoint)), float64(m.Checkpoint.Bytes)
 	case w != Training && m.Quantization != nil:
-		return m.Quantization.DType(), 0
+		return DType{Name: m.Quantization.Name, Bits: m.Quantization.Bits, Source: "the config's quantization_config"}, 0
 	}
 	return mustDType("bf16"), 0
 }
@@ -279,7 +279,7 @@ type windowed struct{ layers, widest int }
 func windowedLayers(m Model, context int) windowed {
 	var w windowed
 	for _, l := range m.Decoder {
-		if held := l.tokensHeld(context); held < context {
+		if held := l.TokensHeld(context); held < context {
 			w.layers++
 			w.widest = max(w.widest, held)
 		}

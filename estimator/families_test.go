@@ -461,7 +461,7 @@ func TestQuantizationConfigs(t *testing.T) {
 		// AutoAWQ: 4 bits, group 128, zero point.
 		{"LDCC__Qwen2.5-72B-Instruct-ko-AWQ", "config.json", "awq int4 g128", 4 + 20.0/128, false},
 		// bitsandbytes NF4 with double quantisation (QLoRA §3).
-		{"asif00__bangla-llama-4bit", "config.json", "bnb 4-bit dq", nf4DoubleQuantBits, false},
+		{"asif00__bangla-llama-4bit", "config.json", "bnb 4-bit dq", NF4DoubleQuantBits, false},
 		// FP8 with a fp32 scale per 128×128 block.
 		{"Qwen__Qwen3-30B-A3B-FP8", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},
 		{"deepseek-ai__DeepSeek-V3", "config.json", "fp8 block 128x128", 8 + 32.0/(128*128), false},

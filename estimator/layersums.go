@@ -40,8 +40,8 @@ func newLayerSums(layers []Layer) layerSums {
 		for w, window := range s.windows {
 			s.kvHead[w][i+1], s.kvFixed[w][i+1] = s.kvHead[w][i], s.kvFixed[w][i]
 			if window == l.Window {
-				s.kvHead[w][i+1] += l.kvValues(1) - l.kvValues(0)
-				s.kvFixed[w][i+1] += l.kvValues(0)
+				s.kvHead[w][i+1] += l.KVValues(1) - l.KVValues(0)
+				s.kvFixed[w][i+1] += l.KVValues(0)
 			}
 		}
 		var linear, experts float64

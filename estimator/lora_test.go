@@ -74,7 +74,7 @@ func TestQLoRAPaper(t *testing.T) {
 	// 32 layers of 4·4096² + 3·4096·11008.
 	linear := 32.0 * (4*4096*4096 + 3*4096*11008)
 	require.Equal(t, linear, estimateModel(t, Target{}, m7).paramSplit(one()).linear)
-	assert.InDelta(t, linear*nf4DoubleQuantBits/8+2*(float64(m7.Parameters)-linear), base7, 1)
+	assert.InDelta(t, linear*NF4DoubleQuantBits/8+2*(float64(m7.Parameters)-linear), base7, 1)
 }
 
 func TestLoRAComponents(t *testing.T) {

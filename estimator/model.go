@@ -106,17 +106,17 @@ type Layer struct {
 	Parameters, ActiveParameters int64
 }
 
-// kvValues is the values one token adds to the layer's cache on a GPU that
+// KVValues is the values one token adds to the layer's cache on a GPU that
 // holds kvHeads of its heads.
-func (l Layer) kvValues(kvHeads float64) float64 {
+func (l Layer) KVValues(kvHeads float64) float64 {
 	if l.Attention == AttentionLatent {
 		return float64(l.Latent)
 	}
 	return 2 * kvHeads * float64(l.HeadDim)
 }
 
-// tokensHeld is the tokens of a sequence the layer keeps in its cache.
-func (l Layer) tokensHeld(context int) int {
+// TokensHeld is the tokens of a sequence the layer keeps in its cache.
+func (l Layer) TokensHeld(context int) int {
 	if l.Window > 0 && l.Window < context {
 		return l.Window
 	}

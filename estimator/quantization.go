@@ -56,14 +56,10 @@ type Quantization struct {
 	ExpertsOnly bool
 }
 
-// DType is the weights' format for the estimate.
-func (q Quantization) DType() DType {
-	return DType{Name: q.Name, Bits: q.Bits, Source: "the config's quantization_config"}
-}
-
-// Weight-only integer formats: b bits, plus per group of g weights a 16-bit
-// scale and a b-bit zero point (GPTQ's and AWQ's qzeros).
-func groupBits(bits, group int, zeros bool) float64 {
+// GroupBits is the storage per weight of weight-only integer formats: b
+// bits, plus per group of g weights a 16-bit
+// scale and, with zeros, a b-bit zero point (GPTQ's and AWQ's qzeros).
+func GroupBits(bits, group int, zeros bool) float64 {
 	extra := 16.0
 	if zeros {
 		extra += float64(bits)
@@ -71,9 +67,17 @@ func groupBits(bits, group int, zeros bool) float64 {
 	return float64(bits) + extra/float64(group)
 }
 
-// defaultGroupSize is the group size of GPTQ and AWQ checkpoints, and of a
+const (
+	// NF4Bits is bitsandbytes' NF4 with one fp32 absmax per block of 64: 4 + 32/64.
+	NF4Bits = 4 + 32.0/64
+	// NF4DoubleQuantBits quantises those absmax constants to 8 bits in
+	// blocks of 256 with one fp32 constant each: 4 + 8/64 + 32/(64·256).
+	NF4DoubleQuantBits = 4 + 8.0/64 + 32.0/(64*256)
+)
+
+// DefaultGroupSize is the group size of GPTQ and AWQ checkpoints, and of a
 // bare int4 precision.
-const defaultGroupSize = 128
+const DefaultGroupSize = 128
 
 // quantMethods are the quant_method values this package sizes.
 var quantMethods = []string{"awq", "bitsandbytes", "compressed-tensors", "fp8", "gptq", "mxfp4"}
@@ -100,7 +104,7 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		}
 		switch {
 		case group == 0:
-			group = defaultGroupSize
+			group = DefaultGroupSize
 		case group == -1: // one scale per output channel: negligible
 			group = maxDimension
 		case group < 0 || group > maxDimension:
@@ -111,7 +115,7 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		if group != maxDimension {
 			name += fmt.Sprintf(" g%d", group)
 		}
-		return &Quantization{Name: name, Bits: groupBits(bits, group, zeros)}, nil
+		return &Quantization{Name: name, Bits: GroupBits(bits, group, zeros)}, nil
 	case "fp8":
 		bits, name := 8.0, "fp8"
 		if len(q.WeightBlockSize) > 0 {
@@ -127,9 +131,9 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 	case "bitsandbytes":
 		switch {
 		case q.LoadIn4bit && q.Bnb4bitUseDoubleQuant:
-			return &Quantization{Name: "bnb 4-bit dq", Bits: nf4DoubleQuantBits}, nil
+			return &Quantization{Name: "bnb 4-bit dq", Bits: NF4DoubleQuantBits}, nil
 		case q.LoadIn4bit:
-			return &Quantization{Name: "bnb 4-bit", Bits: nf4Bits}, nil
+			return &Quantization{Name: "bnb 4-bit", Bits: NF4Bits}, nil
 		case q.LoadIn8bit:
 			return &Quantization{Name: "bnb 8-bit", Bits: 8}, nil
 		}
@@ -189,13 +193,17 @@ func (q *QuantizationConfig) compressed(bad func(string, ...any) error) (*Quanti
 			return nil, bad("config_groups.%s.weights.num_bits %d: want 1 to 16", name, w.NumBits)
 		}
 		bits := float64(w.NumBits)
-		label := fmt.Sprintf("%s%d", orDefault(w.Type, "int"), w.NumBits)
+		kind := w.Type
+		if kind == "" {
+			kind = "int"
+		}
+		label := fmt.Sprintf("%s%d", kind, w.NumBits)
 		if w.Strategy == "group" {
 			if w.GroupSize < 1 || w.GroupSize > maxDimension {
 				return nil, bad("config_groups.%s.weights.group_size %d: want a positive integer", name, w.GroupSize)
 			}
 			zeros := w.Symmetric != nil && !*w.Symmetric
-			bits = groupBits(w.NumBits, w.GroupSize, zeros)
+			bits = GroupBits(w.NumBits, w.GroupSize, zeros)
 			label += fmt.Sprintf(" g%d", w.GroupSize)
 		}
 		if len(w.BlockStructure) == 2 && w.BlockStructure[0] > 0 && w.BlockStructure[1] > 0 &&
