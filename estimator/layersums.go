@@ -3,6 +3,8 @@ package estimator
 import (
 	"math"
 	"slices"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // layerSums are prefix sums over a model's decoder layers, computed once per
@@ -23,7 +25,7 @@ type layerSums struct {
 	mlpWidth int
 }
 
-func newLayerSums(layers []Layer) layerSums {
+func newLayerSums(layers []model.Layer) layerSums {
 	var s layerSums
 	for _, l := range layers {
 		if !slices.Contains(s.windows, l.Window) {

@@ -1,4 +1,12 @@
-package estimator
+// Package model describes a model as the memory maths needs it: a list of
+// decoder layers, each with its attention (full, sliding window, chunked or
+// MLA latent) and its linear modules, the embeddings, a vision tower, and
+// how the weights are stored. It reads a Hugging Face config.json by the
+// conventions of its model_type (one family each, in families.go), the
+// safetensors headers beside it, a quantization_config, the embedded
+// catalog of presets, a bare parameter count or inline architecture
+// fields. A new architecture is a new family here and nothing else.
+package model
 
 import "slices"
 
