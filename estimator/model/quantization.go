@@ -57,8 +57,8 @@ type Quantization struct {
 }
 
 // GroupBits is the storage per weight of weight-only integer formats: b
-// bits, plus per group of g weights a 16-bit
-// scale and, with zeros, a b-bit zero point (GPTQ's and AWQ's qzeros).
+// bits, plus per group of g weights a 16-bit scale and, with zeros, a b-bit
+// zero point (GPTQ's and AWQ's qzeros).
 func GroupBits(bits, group int, zeros bool) float64 {
 	extra := 16.0
 	if zeros {
