@@ -352,8 +352,8 @@ func TestQuantizationConfigErrors(t *testing.T) {
 		q    QuantizationConfig
 		want string
 	}{
-		{"no method", QuantizationConfig{}, "quantization_config: quant_method is required; supported: awq, bitsandbytes, compressed-tensors, fp8, gptq, mxfp4"},
-		{"unknown method", QuantizationConfig{QuantMethod: "hqq"}, `quantization_config: quant_method "hqq" is not supported; supported: awq, bitsandbytes, compressed-tensors, fp8, gptq, mxfp4`},
+		{"no method", QuantizationConfig{}, "quantization_config: quant_method is required; supported: auto-round, awq, bitsandbytes, compressed-tensors, fbgemm_fp8, fp8, gptq, mxfp4"},
+		{"unknown method", QuantizationConfig{QuantMethod: "hqq"}, `quantization_config: quant_method "hqq" is not supported; supported: auto-round, awq, bitsandbytes, compressed-tensors, fbgemm_fp8, fp8, gptq, mxfp4`},
 		{"gptq bits", QuantizationConfig{QuantMethod: "gptq", Bits: 5}, "quantization_config: bits 5: want 2, 3, 4 or 8"},
 		{"gptq group", QuantizationConfig{QuantMethod: "gptq", Bits: 4, GroupSize: -7}, "quantization_config: group_size -7: want -1 or a positive integer"},
 		{"fp8 block", QuantizationConfig{QuantMethod: "fp8", WeightBlockSize: []int{128}}, "quantization_config: weight_block_size [128]: want two positive integers"},
@@ -468,5 +468,39 @@ func TestKimiK2(t *testing.T) {
 	assertPublished(t, 32e9, 1e9, m.ActiveParameters, "published active")
 	for _, l := range m.Decoder {
 		assert.Equal(t, float64(512+64), l.KVValues(8), "MLA caches the latent whatever the heads held")
+	}
+}
+
+// TestQuantMethods sizes each quant_method from the keys its configs write.
+func TestQuantMethods(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		q    QuantizationConfig
+		want Quantization
+	}{
+		{"gptq 4-bit per channel", QuantizationConfig{QuantMethod: "gptq", Bits: 4, GroupSize: -1},
+			Quantization{Name: "gptq int4", Bits: 4 + 20.0/maxDimension}},
+		{"gptq 8-bit group 128", QuantizationConfig{QuantMethod: "gptq", Bits: 8, GroupSize: 128},
+			Quantization{Name: "gptq int8 g128", Bits: 8 + 24.0/128}},
+		{"awq without zero point", QuantizationConfig{QuantMethod: "awq", Bits: 4, GroupSize: 64, ZeroPoint: boolPtr(false)},
+			Quantization{Name: "awq int4 g64", Bits: 4 + 16.0/64}},
+		{"awq's w_bit and q_group_size", QuantizationConfig{QuantMethod: "awq", WBit: 4, QGroupSize: 128},
+			Quantization{Name: "awq int4 g128", Bits: 4 + 20.0/128}},
+		{"auto-round: GPTQ's layout", QuantizationConfig{QuantMethod: "auto-round", Bits: 4, GroupSize: 128},
+			Quantization{Name: "auto-round int4 g128", Bits: 4 + 20.0/128}},
+		{"fbgemm fp8", QuantizationConfig{QuantMethod: "fbgemm_fp8"}, Quantization{Name: "fbgemm fp8", Bits: 8}},
+		{"fp8 per tensor", QuantizationConfig{QuantMethod: "fp8"}, Quantization{Name: "fp8", Bits: 8}},
+		{"bitsandbytes 8-bit", QuantizationConfig{QuantMethod: "bitsandbytes", LoadIn8bit: true}, Quantization{Name: "bnb 8-bit", Bits: 8}},
+		{"bitsandbytes 4-bit", QuantizationConfig{QuantMethod: "bitsandbytes", LoadIn4bit: true}, Quantization{Name: "bnb 4-bit", Bits: 4.5}},
+		{"mxfp4", QuantizationConfig{QuantMethod: "mxfp4"}, Quantization{Name: "mxfp4 experts", Bits: 4.25, ExpertsOnly: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tc.q.resolve()
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, *got)
+		})
 	}
 }

@@ -80,7 +80,7 @@ const (
 const DefaultGroupSize = 128
 
 // quantMethods are the quant_method values this package sizes.
-var quantMethods = []string{"awq", "bitsandbytes", "compressed-tensors", "fp8", "gptq", "mxfp4"}
+var quantMethods = []string{"auto-round", "awq", "bitsandbytes", "compressed-tensors", "fbgemm_fp8", "fp8", "gptq", "mxfp4"}
 
 // resolve sizes a quantization_config; nil when there is none.
 func (q *QuantizationConfig) resolve() (*Quantization, error) {
@@ -91,7 +91,8 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		return invalidf("quantization_config: "+format, args...)
 	}
 	switch q.QuantMethod {
-	case "gptq", "awq":
+	case "gptq", "awq", "auto-round", "intel/auto-round":
+		// AutoRound writes GPTQ's layout (qweight, qzeros, scales).
 		bits, group := q.Bits, q.GroupSize
 		if bits == 0 {
 			bits, group = q.WBit, q.QGroupSize
@@ -128,6 +129,10 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 			name = fmt.Sprintf("fp8 block %dx%d", q.WeightBlockSize[0], q.WeightBlockSize[1])
 		}
 		return &Quantization{Name: name, Bits: bits}, nil
+	case "fbgemm_fp8":
+		// Meta's FP8 checkpoints (Llama 3.1 405B FP8): one scale per output
+		// row, negligible.
+		return &Quantization{Name: "fbgemm fp8", Bits: 8}, nil
 	case "bitsandbytes":
 		switch {
 		case q.LoadIn4bit && q.Bnb4bitUseDoubleQuant:
