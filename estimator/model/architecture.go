@@ -189,7 +189,7 @@ func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) 
 	} {
 		if f.value < f.min || f.value > maxDimension {
 			return Model{}, invalidf("model_type %.64q with safetensors beside it: %s %d: want an integer from %d to %d",
-				a.ModelType, f.name, f.value, max(f.min, 1), maxDimension)
+				a.ModelType, f.name, f.value, f.min, maxDimension)
 		}
 	}
 	if s.layers > maxLayers {
