@@ -373,7 +373,7 @@ func TestQuantizationConfigErrors(t *testing.T) {
 }
 
 // TestCompressedTensors sizes compressed-tensors' w4a16 (int4, group 128,
-// symmetric: a 16-bit scale per group) and w8a8 (int8 per channel).
+// symmetric: a 16-bit scale per group), w8a8 (int8 per channel) and NVFP4.
 func TestCompressedTensors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -387,6 +387,10 @@ func TestCompressedTensors(t *testing.T) {
 		{`{"quant_method": "compressed-tensors", "format": "int-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
 			"weights": {"num_bits": 8, "type": "int", "strategy": "channel", "symmetric": true}}}, "ignore": ["lm_head"]}`,
 			"compressed-tensors int8", 8},
+		// NVFP4: 4-bit floats, an FP8 scale per 16.
+		{`{"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
+			"weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16, "symmetric": true}}}}`,
+			"compressed-tensors float4 g16", 4.5},
 	} {
 		var q QuantizationConfig
 		require.NoError(t, json.Unmarshal([]byte(tc.config), &q))
