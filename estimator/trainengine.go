@@ -1,6 +1,10 @@
 package estimator
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vramfit/vramfit/estimator/model"
+)
 
 // trainingEngine is what a training framework does with memory by default,
 // for a range of its versions: trainingProfiles is the one table of their
@@ -262,7 +266,7 @@ func (e *Estimation) backwardPeak(l Layout, grads float64, a activationParts) (g
 
 // largestTensor is the elements of the model's largest weight tensor on one
 // GPU: the embedding (or LM head) or the widest linear.
-func largestTensor(m Model, tp int) float64 {
+func largestTensor(m model.Model, tp int) float64 {
 	if !m.KnownArchitecture {
 		return 0
 	}
