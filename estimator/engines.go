@@ -60,15 +60,25 @@ func (t Target) validateEngine() []fieldError {
 		return []fieldError{fieldErrorf("engine", "%s does not run the %s workload; valid for %s: %s",
 			g, w, w, strings.Join(enginesFor(w), ", "))}
 	}
+	var errs []fieldError
+	for _, f := range []struct {
+		field string
+		set   bool
+	}{{"max_num_seqs", t.MaxNumSeqs != 0}, {"nvlink", t.NVLink}} {
+		if f.set && !g.serves() {
+			errs = append(errs, fieldErrorf(f.field, "applies to the serving engines vllm and sglang, not %s", g))
+		}
+	}
 	valid := engineProfiles(g, w)
-	if p := t.EngineProfile; p != "" && len(valid) == 0 {
-		return []fieldError{fieldErrorf("engine_profile", "engine %s has no profiles for the %s workload", g, w)}
+	switch p := t.EngineProfile; {
+	case p == "":
+	case len(valid) == 0:
+		errs = append(errs, fieldErrorf("engine_profile", "engine %s has no profiles for the %s workload", g, w))
+	case !contains(valid, p):
+		errs = append(errs, fieldErrorf("engine_profile", "%q is not a profile of engine %s; valid: %s",
+			trimForError(p), g, strings.Join(valid, ", ")))
 	}
-	if p := t.EngineProfile; p != "" && !contains(valid, p) {
-		return []fieldError{fieldErrorf("engine_profile", "%q is not a profile of engine %s; valid: %s",
-			trimForError(p), g, strings.Join(valid, ", "))}
-	}
-	return nil
+	return errs
 }
 
 // engineProfiles lists the profiles (ranges of versions) of an engine for

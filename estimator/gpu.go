@@ -69,16 +69,8 @@ func (g catalogGPU) gpu() GPU { return GPU{Name: g.name, MemoryBytes: g.mib << 2
 // LookupGPU accepts a catalog name or alias ("h100-80gb", "h100"), or a size
 // ("80GiB", "141GB", "85520809984").
 func LookupGPU(s string) (GPU, error) {
-	key := strings.ToLower(strings.TrimSpace(s))
-	for _, g := range gpuCatalog {
-		if g.name == key {
-			return g.gpu(), nil
-		}
-		for _, a := range g.aliases {
-			if a == key {
-				return g.gpu(), nil
-			}
-		}
+	if g, ok := lookupCatalog(s); ok {
+		return g.gpu(), nil
 	}
 	size, err := ParseSize(s)
 	if err != nil {
@@ -89,6 +81,17 @@ func LookupGPU(s string) (GPU, error) {
 		return GPU{}, fmt.Errorf("gpu size %q is %d bytes; want at least 1GiB", s, size)
 	}
 	return GPU{Name: strings.TrimSpace(s), MemoryBytes: size}, nil
+}
+
+// lookupCatalog finds a catalog entry by name or alias, in any case.
+func lookupCatalog(s string) (catalogGPU, bool) {
+	key := strings.ToLower(strings.TrimSpace(s))
+	for _, g := range gpuCatalog {
+		if g.name == key || contains(g.aliases, key) {
+			return g, true
+		}
+	}
+	return catalogGPU{}, false
 }
 
 // minGPUBytes rejects sizes that are surely a typo (80 bytes for 80GB).

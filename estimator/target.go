@@ -48,6 +48,11 @@ type Target struct {
 	// MaxBatchedTokens is the tokens an inference engine runs through the
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
+	// MaxNumSeqs is a serving engine's max_num_seqs (the sequences its
+	// profiling run samples); NVLink says that the target's tensor-parallel
+	// GPUs share NVLink, where engines keep larger buffers outside PyTorch.
+	MaxNumSeqs int  `json:"max_num_seqs,omitempty"`
+	NVLink     bool `json:"nvlink,omitempty"`
 
 	TensorParallel   int  `json:"tensor_parallel,omitempty"`
 	PipelineParallel int  `json:"pipeline_parallel,omitempty"`
@@ -315,6 +320,7 @@ func (t Target) validateFields(named bool) []fieldError {
 	positive("context", t.Context, MaxContext)
 	positive("batch", t.Batch, MaxBatch)
 	positive("max_batched_tokens", t.MaxBatchedTokens, MaxContext)
+	positive("max_num_seqs", t.MaxNumSeqs, MaxBatch)
 	positive("tensor_parallel", t.TensorParallel, maxParallel)
 	positive("pipeline_parallel", t.PipelineParallel, maxParallel)
 	positive("data_parallel", t.DataParallel, maxParallel)
