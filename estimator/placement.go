@@ -106,7 +106,8 @@ func (e *Estimation) trainingLayout(n int) (Layout, error) {
 }
 
 // ForGPU places the target on GPUs of kind g: the smallest count whose
-// per-GPU need fits in the usable memory.
+// per-GPU need fits in the usable memory, or, for a serving engine, on
+// which the engine would start on idle GPUs.
 func (e *Estimation) ForGPU(g GPU) Fit {
 	if e.in.method == RuleOfThumb {
 		return e.ruleOfThumbFit(g)
@@ -116,6 +117,10 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		l, err := e.layoutFor(n)
 		if err != nil {
 			return Layout{}, Components{}, false
+		}
+		if e.Serves() && e.model.KnownArchitecture {
+			r, err := e.ServingEngine(l, IdleGPU(g))
+			return l, engineComponents(r), err == nil && r.Starts
 		}
 		c := e.components(l, e.in.batch, e.in.context)
 		return l, c, c.Total <= usable
@@ -127,11 +132,21 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		fit.Layout, fit.PerGPU, _ = fits(n)
 		if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
 			fit.Replicas = int(usable / fit.PerGPU.Total)
+			if e.Serves() {
+				fit.Replicas = 1 // the engine takes its share of the GPU
+			}
 		}
 		return fit
 	}
 	fit.Layout, fit.PerGPU, _ = fits(e.largestPlaceable(counts))
 	fit.UnfitReason = e.unfitReason(g, usable, fit.Layout, fit.PerGPU)
+	if e.Serves() && e.model.KnownArchitecture {
+		if r, err := e.ServingEngine(fit.Layout, IdleGPU(g)); err != nil {
+			fit.UnfitReason = err.Error()
+		} else {
+			fit.UnfitReason = fmt.Sprintf("%s does not start on any number of %s: even on %d GPUs (%s), %s", e.in.engine, g.Name, fit.Layout.GPUs(), fit.Layout, r.Reason)
+		}
+	}
 	return fit
 }
 

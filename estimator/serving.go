@@ -85,3 +85,18 @@ func cudaTotal(g EngineGPU) int64 {
 	}
 	return g.TotalBytes - g.ReservedBytes
 }
+
+// engineComponents are a serving engine's allocations on one GPU as the
+// estimate's parts: the weights, the KV cache it fills the budget with, the
+// activation peak of its profiling run, and outside PyTorch its non-torch
+// memory, CUDA graphs and CUDA context.
+func engineComponents(r engine.Result) Components {
+	c := Components{
+		Weights:     r.Weights,
+		KVCache:     r.KVCacheBytes,
+		Activations: r.Activation,
+		Overhead:    r.NonTorch + r.CUDAGraph + engineContext,
+	}
+	c.Total = c.Weights + c.KVCache + c.Activations + c.Overhead
+	return c
+}
