@@ -67,6 +67,7 @@ func (f *planFlags) run(e env) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
+	query.at = time.Now()
 	fl, err := query.read(ctx)
 	if err != nil {
 		return fail(1, err)
@@ -131,7 +132,7 @@ func (f *planFlags) fleetQuery(e env) (*fleetQuery, error) {
 	}
 	return &fleetQuery{
 		api: v1.NewAPI(client), url: u.Redacted(), selector: selector,
-		lookback: f.lookback, maxAge: f.maxAge, at: time.Now(),
+		lookback: f.lookback, maxAge: f.maxAge,
 		warn: func(msg string) { fmt.Fprintf(e.stderr, "%s plan: warning: %s\n", programName, msg) },
 	}, nil
 }

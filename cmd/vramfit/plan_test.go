@@ -399,3 +399,41 @@ func TestPlanBadFlags(t *testing.T) {
 	assert.Contains(t, stderr.String(), "required flag(s) '--prometheus.url' not provided")
 	assert.False(t, asked, "Prometheus was queried despite a bad flag")
 }
+
+// Samples no agent would export are not trusted: a device reserving more
+// than its total, or without free memory, is down, and a host whose devices
+// are all down takes nothing.
+func TestPlanBadSamples(t *testing.T) {
+	tests := []struct {
+		name  string
+		setUp func(t *testing.T, f *fakePrometheus)
+		down  []string // the hosts left with no device up
+	}{
+		{"reserved above total", func(t *testing.T, f *fakePrometheus) {
+			f.set(t, `vramfit_gpu_memory_reserved_bytes{job="vramfit"}`, map[string]string{
+				"job": "vramfit", "instance": "h200:9847", "gpu": "0", "uuid": "GPU-96914c00-abf6-c532-2e66-e54992d81ab5", "value": "1e300"})
+		}, []string{"h200:9847"}},
+		{"no free memory series", func(t *testing.T, f *fakePrometheus) {
+			f.set(t, `vramfit_gpu_memory_free_bytes{job="vramfit"}`)
+		}, []string{"dgx-h100:9847", "h200:9847", "mig-a100:9847", "rtx4090x2:9847"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakePrometheus(t)
+			tt.setUp(t, f)
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			p, _ := planJSON(t, srv.URL, llama70bFP8...)
+			require.Len(t, p.Hosts, 4)
+			var down []string
+			for _, h := range p.Hosts {
+				if h.GPU == nil {
+					down = append(down, h.Instance)
+					assert.Equal(t, "no GPU of the host answers", h.UnfitReason, h.Instance)
+					assert.False(t, h.FitsNow || h.FitsWhenIdle, h.Instance)
+				}
+			}
+			assert.Equal(t, tt.down, down)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ type fleetQuery struct {
 	lookback time.Duration
 	// maxAge is the oldest sample the plan uses.
 	maxAge time.Duration
-	at     time.Time
+	// at is the moment queried.
+	at time.Time
 	// warn receives Prometheus's warnings.
 	warn func(string)
 }
@@ -146,7 +148,7 @@ func (q *fleetQuery) devices(byName map[string]model.Vector) map[hostKey][]nvml.
 	values := func(name string) map[deviceKey]uint64 {
 		out := map[deviceKey]uint64{}
 		for _, s := range byName[name] {
-			out[deviceKey{keyOf(s.Metric), string(s.Metric["uuid"])}] = uint64(max(float64(s.Value), 0))
+			out[deviceKey{keyOf(s.Metric), string(s.Metric["uuid"])}] = byteCount(float64(s.Value))
 		}
 		return out
 	}
@@ -221,4 +223,16 @@ func (q *fleetQuery) explain(query string, err error) error {
 		return fmt.Errorf("Prometheus at %s did not answer within --prometheus.timeout: %w", q.url, err)
 	}
 	return fmt.Errorf("cannot query Prometheus at %s: %w", q.url, err)
+}
+
+// byteCount converts a sample to bytes: a negative or NaN sample is 0, and
+// one beyond 2^63 saturates rather than wrapping.
+func byteCount(v float64) uint64 {
+	switch {
+	case !(v > 0):
+		return 0
+	case v >= math.MaxInt64:
+		return math.MaxInt64
+	}
+	return uint64(v)
 }
