@@ -264,7 +264,7 @@ func TestPlanStale(t *testing.T) {
 		}, err: "no agent of Prometheus at URL has current GPU data: dgx-h100:9847: its GPU samples are 10m0s old, older than --prometheus.max-age=2m; "},
 		{name: "no agent", setUp: func(t *testing.T, f *fakePrometheus) {
 			f.set(t, membersQuery)
-		}, err: `Prometheus at URL holds no vramfit agent matching {job="vramfit"} in the last 1h (vramfit_build_info is empty): check --prometheus.selector and that Prometheus scrapes the agents`},
+		}, err: `no vramfit agent matches {job="vramfit"} in the last 1h on the Prometheus at URL (vramfit_build_info is empty): check --prometheus.selector and that Prometheus scrapes the agents`},
 		{name: "an agent without GPUs", setUp: func(t *testing.T, f *fakePrometheus) {
 			f.set(t, membersQuery, map[string]string{"job": "vramfit", "instance": "gpu-less:9847", "value": "1"})
 			f.set(t, upQuery, map[string]string{"job": "vramfit", "instance": "gpu-less:9847", "value": "1"})
@@ -328,9 +328,9 @@ func TestPlanPrometheusErrors(t *testing.T) {
 		err       string
 	}{
 		{"unreachable", closed.URL, nil, "vramfit plan: cannot query Prometheus at " + closed.URL + ": "},
-		{"too slow", hung.URL, []string{"--prometheus.timeout=50ms"}, "vramfit plan: Prometheus at " + hung.URL + " did not answer within --prometheus.timeout"},
-		{"no credentials", guarded.URL, nil, "vramfit plan: Prometheus at " + guarded.URL + " refuses the query (client error: 401): check that --prometheus.url is Prometheus's address"},
-		{"bad selector", rejecting.URL, nil, "vramfit plan: Prometheus at " + rejecting.URL + " rejects the query "},
+		{"too slow", hung.URL, []string{"--prometheus.timeout=50ms"}, "vramfit plan: the Prometheus at " + hung.URL + " did not answer within --prometheus.timeout"},
+		{"no credentials", guarded.URL, nil, "vramfit plan: the Prometheus at " + guarded.URL + " refuses the query (client error: 401): check that --prometheus.url is Prometheus's address"},
+		{"bad selector", rejecting.URL, nil, "vramfit plan: the Prometheus at " + rejecting.URL + " rejects the query "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

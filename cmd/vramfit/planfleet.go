@@ -72,8 +72,8 @@ func (q *fleetQuery) read(ctx context.Context) (*fleet, error) {
 		return nil, err
 	}
 	if len(members) == 0 {
-		return nil, fmt.Errorf("Prometheus at %s holds no vramfit agent matching {%s} in the last %s (vramfit_build_info is empty): "+
-			"check --prometheus.selector and that Prometheus scrapes the agents", q.url, q.selector, model.Duration(q.lookback))
+		return nil, fmt.Errorf("no vramfit agent matches {%s} in the last %s on the Prometheus at %s (vramfit_build_info is empty): "+
+			"check --prometheus.selector and that Prometheus scrapes the agents", q.selector, model.Duration(q.lookback), q.url)
 	}
 	byName := map[string]model.Vector{}
 	for _, name := range []string{"up", "vramfit_gpu_info", "vramfit_gpu_up", "vramfit_gpu_memory_total_bytes",
@@ -202,7 +202,7 @@ func (q *fleetQuery) vector(ctx context.Context, query string) (model.Vector, er
 	}
 	v, ok := value.(model.Vector)
 	if !ok {
-		return nil, fmt.Errorf("Prometheus at %s answered %s with a %s, want a vector", q.url, query, value.Type())
+		return nil, fmt.Errorf("the Prometheus at %s answered %s with a %s, want a vector", q.url, query, value.Type())
 	}
 	return v, nil
 }
@@ -212,15 +212,15 @@ func (q *fleetQuery) explain(query string, err error) error {
 	var apiErr *v1.Error
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Type == v1.ErrBadData:
-		return fmt.Errorf("Prometheus at %s rejects the query %s: %s; check --prometheus.selector %q, label matchers such as job=\"vramfit\",instance=~\"gpu-.*\"",
+		return fmt.Errorf("the Prometheus at %s rejects the query %s: %s; check --prometheus.selector %q, label matchers such as job=\"vramfit\",instance=~\"gpu-.*\"",
 			q.url, query, apiErr.Msg, q.selector)
 	case errors.As(err, &apiErr) && apiErr.Type == v1.ErrClient:
-		return fmt.Errorf("Prometheus at %s refuses the query (%s): check that --prometheus.url is Prometheus's address (its API is under /api/v1) "+
+		return fmt.Errorf("the Prometheus at %s refuses the query (%s): check that --prometheus.url is Prometheus's address (its API is under /api/v1) "+
 			"and the credentials of --prometheus.http-config.file", q.url, apiErr.Msg)
 	case errors.As(err, &apiErr):
-		return fmt.Errorf("Prometheus at %s failed the query %s: %s", q.url, query, apiErr.Error())
+		return fmt.Errorf("the Prometheus at %s failed the query %s: %s", q.url, query, apiErr.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("Prometheus at %s did not answer within --prometheus.timeout: %w", q.url, err)
+		return fmt.Errorf("the Prometheus at %s did not answer within --prometheus.timeout: %w", q.url, err)
 	}
 	return fmt.Errorf("cannot query Prometheus at %s: %w", q.url, err)
 }

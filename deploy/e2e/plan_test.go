@@ -205,7 +205,7 @@ func TestPlan(t *testing.T) {
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, errOut.String(), `holds no vramfit agent matching {job="nothing"}`)
+	assert.Contains(t, errOut.String(), `no vramfit agent matches {job="nothing"}`)
 }
 
 // runPlan runs `vramfit plan` with args, which must succeed and print one
