@@ -64,6 +64,9 @@ func (f *planFlags) run(e env) int {
 		if sets[i], err = collector.NewTargets([]estimator.Target{t}); err != nil {
 			return fail(2, err)
 		}
+		for _, w := range sets[i].Estimations()[0].Warnings() {
+			fmt.Fprintf(e.stderr, "%s plan: %s: warning: %s\n", programName, t.Name, w)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()

@@ -218,6 +218,15 @@ func TestPlanMIG(t *testing.T) {
 	}
 }
 
+// The estimator's warnings about a target go to stderr, as estimate's do.
+func TestPlanWarnings(t *testing.T) {
+	srv := httptest.NewServer(newFakePrometheus(t))
+	defer srv.Close()
+	p, stderr := planJSON(t, srv.URL, "--name=bare", "--parameters=13B")
+	assert.Len(t, p.Hosts, 4)
+	assert.Contains(t, stderr, "vramfit plan: bare: warning: ")
+}
+
 func TestPlanTable(t *testing.T) {
 	srv := httptest.NewServer(newFakePrometheus(t))
 	defer srv.Close()
