@@ -446,3 +446,28 @@ func TestPlanBadSamples(t *testing.T) {
 		})
 	}
 }
+
+// --config.file plans every target of the file, one JSON object each, in
+// file order.
+func TestPlanConfigFile(t *testing.T) {
+	srv := httptest.NewServer(newFakePrometheus(t))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "targets.yml")
+	require.NoError(t, os.WriteFile(path, []byte(`targets:
+  - {name: small, model: {preset: llama-3-8b}, precision: bf16, context: 4096}
+  - {name: big, model: {preset: llama-3.1-405b}, precision: bf16, context: 8192}
+`), 0o600))
+	status, stdout, stderr := runPlan(t, srv.URL, "--config.file="+path, "--output=json")
+	require.Equal(t, 0, status, stderr)
+	var names []string
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	for dec.More() {
+		var p targetPlan
+		require.NoError(t, dec.Decode(&p))
+		names = append(names, p.Target)
+		if p.Target == "big" {
+			assert.Zero(t, p.HostsFitWhenIdle, "405B in BF16 fits on no host of the fleet")
+		}
+	}
+	assert.Equal(t, []string{"small", "big"}, names)
+}
