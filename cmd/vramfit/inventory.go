@@ -16,11 +16,10 @@ import (
 	"github.com/vramfit/vramfit/nvml"
 )
 
-// inventoryTimeout bounds how long inventory waits for a hung driver.
-const inventoryTimeout = 30 * time.Second
-
 type inventoryFlags struct {
 	output, fake, libraryPath string
+	// timeout bounds how long inventory waits for a hung driver.
+	timeout time.Duration
 }
 
 func newInventoryCommand(app *kingpin.Application) command {
@@ -30,10 +29,16 @@ func newInventoryCommand(app *kingpin.Application) command {
 	clause.Flag("nvml.fake", "Read a fake fleet instead of the GPUs: a built-in fleet ("+strings.Join(nvml.Fleets(), ", ")+") or a fleet file.").
 		PlaceHolder("NAME|FILE").StringVar(&f.fake)
 	clause.Flag("nvml.library-path", "Load NVML from this file instead of the system's libnvidia-ml.so.1.").PlaceHolder("FILE").StringVar(&f.libraryPath)
+	clause.Flag("nvml.timeout", "How long to wait for the driver's answers before giving up.").
+		Default("30s").DurationVar(&f.timeout)
 	return command{clause: clause, run: f.run}
 }
 
 func (f *inventoryFlags) run(e env) int {
+	if f.timeout <= 0 {
+		fmt.Fprintf(e.stderr, "%s inventory: --nvml.timeout=%s: want a positive duration such as 30s\n", programName, f.timeout)
+		return 2
+	}
 	// The command prints its listing or one line of error, nothing else:
 	// the backend's log lines (a re-initialisation) are not for this output.
 	backend, err := nvml.Open(nvml.Config{Fake: f.fake, LibraryPath: f.libraryPath}, slog.New(slog.DiscardHandler))
@@ -46,7 +51,7 @@ func (f *inventoryFlags) run(e env) int {
 			e.logger.Warn("closing NVML", "err", err)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), inventoryTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	snap, err := backend.Snapshot(ctx)
 	switch {
@@ -57,6 +62,9 @@ func (f *inventoryFlags) run(e env) int {
 			hint = "; try --nvml.fake=dgx-h100"
 		}
 		fmt.Fprintf(e.stderr, "%s inventory: NVML could not be loaded: %s%s\n", programName, reason, hint)
+		return 1
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(e.stderr, "%s inventory: the driver did not answer within %s (--nvml.timeout)\n", programName, f.timeout)
 		return 1
 	case err != nil:
 		fmt.Fprintf(e.stderr, "%s inventory: %v\n", programName, err)

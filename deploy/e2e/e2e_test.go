@@ -51,14 +51,16 @@ const (
 // expression, dashboard query or recording rule, must return at least one
 // series.
 var emptyWhenHealthy = map[string]string{
-	"alert VramfitTargetNoLongerFits":    "every target fits in the memory free on the four idle GPUs",
-	"alert VramfitTargetExceedsHardware": "every target fits on eight idle H100s",
-	"alert VramfitTargetHeadroomLow":     "every target has more than 4 GiB of headroom on an idle H100",
-	"alert VramfitGPUDown":               "every GPU answers",
-	"alert VramfitNVMLFailing":           "the fake NVML answers",
-	"alert VramfitConfigReloadFailed":    "the targets file loaded",
-	"alert VramfitExporterDown":          "the agent is scraped",
-	"alert VramfitExporterAbsent":        "the job has its target",
+	"alert VramfitTargetNoLongerFits":        "every target fits in the memory free on the four idle GPUs",
+	"alert VramfitTargetExceedsHardware":     "every target fits on eight idle H100s",
+	"alert VramfitTargetHeadroomLow":         "every target has more than 4 GiB of headroom on an idle H100",
+	"alert VramfitTargetFitsNowhere":         "every target fits on the one host of the job",
+	"alert VramfitTargetFitsNowhereEvenIdle": "every target fits on the one host of the job",
+	"alert VramfitGPUDown":                   "every GPU answers",
+	"alert VramfitNVMLFailing":               "the fake NVML answers",
+	"alert VramfitConfigReloadFailed":        "the targets file loaded",
+	"alert VramfitExporterDown":              "the agent is scraped",
+	"alert VramfitExporterAbsent":            "the job has its target",
 }
 
 // The alerts each change of the world must leave active, and firing: the
@@ -68,12 +70,17 @@ var (
 	alertsAfterReload = []string{
 		"VramfitTargetNoLongerFits target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		// The job has one host, so the fleet alerts fire too.
+		"VramfitTargetFitsNowhere target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	// Seven GPUs left: the target pinned to eight cannot fit even idle.
 	alertsAfterGPULost = []string{
 		"VramfitGPUDown gpu=" + lostGPU,
 		"VramfitTargetExceedsHardware target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	alertsAfterFailedReload = append([]string{"VramfitConfigReloadFailed"}, alertsAfterGPULost...)
 	// Once the agent stops, its series go stale and only this one is left.
@@ -424,6 +431,44 @@ func (w *world) loseGPU(t *testing.T) {
 	alerts := w.prom.waitAlerts(t, alertsAfterGPULost)
 	w.checkAnnotations(t, alerts)
 	w.checkNoErrors(t)
+	w.checkInventoryPanel(t)
+}
+
+// inventoryPanel is the dashboard's table of every GPU.
+const inventoryPanel = "GPU inventory"
+
+// checkInventoryPanel evaluates the queries of the inventory panel as Grafana
+// does before it merges them into one table by their labels: every GPU the
+// agent lists has a row, the lost one too, and that row says it is down.
+func (w *world) checkInventoryPanel(t *testing.T) {
+	t.Helper()
+	var panel *deploy.Panel
+	for _, p := range w.dashboard.AllPanels() {
+		if p.Title == inventoryPanel {
+			panel = &p
+		}
+	}
+	require.NotNil(t, panel, "the dashboard has no panel %q", inventoryPanel)
+	values := w.dashboard.SelectAll(map[string]string{"job": job})
+	rows := make(map[string]bool)
+	lostDown := false
+	lost := w.queryOne(t, `vramfit_gpu_info{job="`+job+`",gpu="`+lostGPU+`"}`).Metric["uuid"]
+	for _, q := range panel.Targets {
+		expr := deploy.ExpandVariables(q.Expr, values)
+		series, err := w.prom.query(expr)
+		require.NoError(t, err, "panel %q query %s: %s", inventoryPanel, q.RefID, expr)
+		for _, s := range series {
+			rows[s.Metric["uuid"]] = true
+			lostDown = lostDown || s.Metric["uuid"] == lost && strings.HasPrefix(expr, "vramfit_gpu_up{") && s.value() == "0"
+		}
+	}
+	gpus, err := w.prom.query(`vramfit_gpu_info{job="` + job + `"}`)
+	require.NoError(t, err)
+	require.Len(t, gpus, 8, "GPUs in Prometheus")
+	for _, g := range gpus {
+		require.True(t, rows[g.Metric["uuid"]], "panel %q has no row for GPU %s (%s)", inventoryPanel, g.Metric["gpu"], g.Metric["uuid"])
+	}
+	require.True(t, lostDown, "panel %q does not show the lost GPU %s as down (vramfit_gpu_up 0)", inventoryPanel, lostGPU)
 }
 
 // failReload writes a targets file that cannot load and reloads: the agent
