@@ -247,6 +247,10 @@ func TestPlanTable(t *testing.T) {
 // answer; when none is left, or Prometheus holds no agent, plan fails and
 // says why.
 func TestPlanStale(t *testing.T) {
+	var goneTen []string // the ten an error names of twelve stale agents
+	for i := range 10 {
+		goneTen = append(goneTen, fmt.Sprintf("gone-%02d:9847: Prometheus no longer scrapes it (no up series)", i))
+	}
 	tests := []struct {
 		name  string
 		setUp func(t *testing.T, f *fakePrometheus)
@@ -270,14 +274,21 @@ func TestPlanStale(t *testing.T) {
 		}, stale: map[string]string{"h200:9847": "Prometheus no longer scrapes it (no up series)"}},
 		{name: "samples older than max-age", setUp: func(t *testing.T, f *fakePrometheus) {
 			f.age = 10 * time.Minute
-		}, err: "no agent of Prometheus at URL has current GPU data: dgx-h100:9847: its GPU samples are 10m0s old, older than --prometheus.max-age=2m; "},
+		}, err: "no agent of the Prometheus at URL has current GPU data: dgx-h100:9847: its GPU samples are 10m0s old, older than --prometheus.max-age=2m; "},
 		{name: "no agent", setUp: func(t *testing.T, f *fakePrometheus) {
 			f.set(t, membersQuery)
 		}, err: `no vramfit agent matches {job="vramfit"} in the last 1h on the Prometheus at URL (vramfit_build_info is empty): check --prometheus.selector and that Prometheus scrapes the agents`},
+		{name: "many stale agents", setUp: func(t *testing.T, f *fakePrometheus) {
+			var members []map[string]string
+			for i := range 12 {
+				members = append(members, map[string]string{"job": "vramfit", "instance": fmt.Sprintf("gone-%02d:9847", i), "value": "1"})
+			}
+			f.set(t, membersQuery, members...)
+		}, err: "no agent of the Prometheus at URL has current GPU data: " + strings.Join(goneTen, "; ") + "; and 2 more\n"},
 		{name: "an agent without GPUs", setUp: func(t *testing.T, f *fakePrometheus) {
 			f.set(t, membersQuery, map[string]string{"job": "vramfit", "instance": "gpu-less:9847", "value": "1"})
 			f.set(t, upQuery, map[string]string{"job": "vramfit", "instance": "gpu-less:9847", "value": "1"})
-		}, err: `no agent of Prometheus at URL has current GPU data: gpu-less:9847: it exports no GPU`},
+		}, err: `no agent of the Prometheus at URL has current GPU data: gpu-less:9847: it exports no GPU`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,7 +300,8 @@ func TestPlanStale(t *testing.T) {
 				status, stdout, stderr := runPlan(t, srv.URL, llama70bFP8...)
 				assert.Equal(t, 1, status)
 				assert.Empty(t, stdout)
-				assert.Contains(t, stderr, "vramfit plan: "+strings.ReplaceAll(tt.err, "URL", srv.URL))
+				assert.Contains(t, stderr, strings.ReplaceAll(tt.err, "URL", srv.URL))
+				assert.True(t, strings.HasPrefix(stderr, "vramfit plan: "), stderr)
 				return
 			}
 			p, stderr := planJSON(t, srv.URL, llama70bFP8...)

@@ -54,6 +54,10 @@ type fleetQuery struct {
 	warn func(string)
 }
 
+// maxNamedStale bounds the stale agents an error names: the line stays
+// readable on a large fleet.
+const maxNamedStale = 10
+
 // hostKey identifies an agent: Prometheus's job and instance labels.
 type hostKey struct{ job, instance string }
 
@@ -63,8 +67,8 @@ func keyOf(m model.Metric) hostKey {
 
 // read queries the fleet. Agents are the instances that exported
 // vramfit_build_info within the lookback; one is stale when its last
-// scrape failed (up 0), Prometheus no longer scrapes it, its newest GPU
-// sample is older than maxAge, or it exports no GPU.
+// scrape failed (up 0), Prometheus no longer scrapes it, it exports no
+// GPU, or its oldest GPU sample is older than maxAge.
 func (q *fleetQuery) read(ctx context.Context) (*fleet, error) {
 	members, err := q.vector(ctx, fmt.Sprintf("group by (job, instance) (last_over_time(vramfit_build_info{%s}[%s]))",
 		q.selector, model.Duration(q.lookback)))
@@ -128,11 +132,15 @@ func (q *fleetQuery) read(ctx context.Context) (*fleet, error) {
 		return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.Job, b.Job))
 	})
 	if len(f.hosts) == 0 {
-		reasons := make([]string, len(f.stale))
+		var reasons []string
 		for i, s := range f.stale {
-			reasons[i] = s.Instance + ": " + s.Reason
+			if i == maxNamedStale {
+				reasons = append(reasons, fmt.Sprintf("and %d more", len(f.stale)-i))
+				break
+			}
+			reasons = append(reasons, s.Instance+": "+s.Reason)
 		}
-		return nil, fmt.Errorf("no agent of Prometheus at %s has current GPU data: %s", q.url, strings.Join(reasons, "; "))
+		return nil, fmt.Errorf("no agent of the Prometheus at %s has current GPU data: %s", q.url, strings.Join(reasons, "; "))
 	}
 	return f, nil
 }
