@@ -17,6 +17,10 @@ import (
 	"github.com/vramfit/vramfit/estimator"
 )
 
+// maxReplicas bounds --replicas, so that the GPUs the replicas need cannot
+// overflow.
+const maxReplicas = 1 << 20
+
 // planFlags are the flags of `vramfit plan`: the targets, as estimate takes
 // them, and the Prometheus that holds the fleet.
 type planFlags struct {
@@ -110,8 +114,8 @@ func (f *planFlags) fleetQuery(e env) (*fleetQuery, error) {
 			return nil, fmt.Errorf("%s %s: want a positive duration such as 2m", d.flag, d.value)
 		}
 	}
-	if f.replicas < 1 {
-		return nil, fmt.Errorf("--replicas %d: want at least 1", f.replicas)
+	if f.replicas < 1 || f.replicas > maxReplicas {
+		return nil, fmt.Errorf("--replicas %d: want 1 to %d", f.replicas, maxReplicas)
 	}
 	httpConfig := config.DefaultHTTPClientConfig
 	if f.httpConfig != "" {

@@ -401,7 +401,8 @@ func TestPlanBadFlags(t *testing.T) {
 		err  string
 	}{
 		{[]string{"--prometheus.url=prometheus:9090"}, `vramfit plan: --prometheus.url "prometheus:9090": want an http:// or https:// address such as http://prometheus:9090` + "\n"},
-		{[]string{"--prometheus.url=" + srv.URL, "--replicas=0"}, "vramfit plan: --replicas 0: want at least 1\n"},
+		{[]string{"--prometheus.url=" + srv.URL, "--replicas=0"}, "vramfit plan: --replicas 0: want 1 to 1048576\n"},
+		{[]string{"--prometheus.url=" + srv.URL, "--replicas=1048577"}, "vramfit plan: --replicas 1048577: want 1 to 1048576\n"},
 		{[]string{"--prometheus.url=" + srv.URL, "--prometheus.max-age=0s"}, "vramfit plan: --prometheus.max-age 0s: want a positive duration such as 2m\n"},
 		{[]string{"--prometheus.url=" + srv.URL, "--prometheus.timeout=-1s"}, "vramfit plan: --prometheus.timeout -1s: want a positive duration such as 2m\n"},
 		{[]string{"--prometheus.url=" + srv.URL, "--prometheus.http-config.file=" + missing}, "vramfit plan: --prometheus.http-config.file: open " + missing},

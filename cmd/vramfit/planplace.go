@@ -98,7 +98,7 @@ func planTarget(name string, set *collector.Targets, fl *fleet, replicas int) ta
 			p.HostsFitWhenIdle++
 		}
 		p.Hosts[i] = a
-		free[i] = replicaPositions(set, h)
+		free[i] = replicaPositions(set, h, replicas)
 	}
 	p.Replicas = spread(free, replicas)
 	if left := replicas - p.Replicas.Placed; left > 0 {
@@ -115,10 +115,10 @@ type deviceKind struct {
 	mig   bool
 }
 
-// replicaPositions are the replicas of set's target that fit on h now, one
-// after the other, none sharing a device: each placed as serve places a
+// replicaPositions are up to n replicas of set's target that fit on h now,
+// one after the other, none sharing a device: each placed as serve places a
 // target, on the devices of one kind that the earlier ones left.
-func replicaPositions(set *collector.Targets, h host) []replicaPosition {
+func replicaPositions(set *collector.Targets, h host, n int) []replicaPosition {
 	kinds := map[deviceKind][]nvml.Device{}
 	var order []deviceKind // as the host lists them
 	for _, d := range h.devices {
@@ -133,6 +133,9 @@ func replicaPositions(set *collector.Targets, h host) []replicaPosition {
 		devices := kinds[k]
 		// Each replica takes at least one device: at most len(devices) fit.
 		for range len(devices) {
+			if len(out) == n {
+				return out
+			}
 			gpu, placed := collector.Place(set, devices)
 			if gpu == nil || !placed[0].Now.Fits || k.mig && len(placed[0].Now.Devices) > 1 {
 				break
@@ -140,7 +143,7 @@ func replicaPositions(set *collector.Targets, h host) []replicaPosition {
 			now := placed[0].Now
 			out = append(out, replicaPosition{Job: h.job, Instance: h.instance, GPU: gpu.Name,
 				Devices: now.Devices, HeadroomBytes: now.HeadroomBytes})
-			devices = slices.DeleteFunc(slices.Clone(devices), func(d nvml.Device) bool { return slices.Contains(now.Devices, d.UUID) })
+			devices = slices.DeleteFunc(devices, func(d nvml.Device) bool { return slices.Contains(now.Devices, d.UUID) })
 		}
 	}
 	return out
