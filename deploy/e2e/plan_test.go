@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,8 +123,8 @@ func TestPlan(t *testing.T) {
 		return append([]string{"plan", "--prometheus.url=http://" + promAddr, `--prometheus.selector=job="` + job + `"`,
 			"--replicas=4", "--output=" + output}, planTarget...)
 	}
-	p, stderr := runPlan(t, binary, planArgs("json")...)
-	assert.Empty(t, stderr, "no warning while every agent is scraped")
+	allCurrent := func(stderr string) bool { return stderr == "" }
+	p := decodePlan(t, planWhen(t, binary, planArgs("json"), allCurrent))
 	require.Equal(t, "llama-3.3-70b-fp8-8k", p.Target)
 	require.Len(t, p.Hosts, 3)
 	require.Empty(t, p.StaleHosts)
@@ -172,25 +173,26 @@ func TestPlan(t *testing.T) {
 	}, more)
 
 	t.Log("== the same plan as a table, for a reader")
-	ctx, cancel := context.WithTimeout(context.Background(), planTimeout)
-	defer cancel()
-	table, err := exec.CommandContext(ctx, binary, planArgs("table")...).Output()
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(out, "plan.txt"), table, 0o644))
+	table := planWhen(t, binary, planArgs("table"), allCurrent)
+	require.NoError(t, os.WriteFile(filepath.Join(out, "plan.txt"), []byte(table), 0o644))
 	for addr := range fleets {
-		assert.Contains(t, string(table), addr)
+		assert.Contains(t, table, addr)
 	}
-	assert.Contains(t, string(table), "replicas: 2 of 4 placed")
+	assert.Contains(t, table, "replicas: 2 of 4 placed")
 
 	t.Log("== an agent that stops is stale, and left out")
 	rtx := byFleet("rtx4090x2")
 	fleets[rtx].stop(t)
 	waitSeries(t, api, `up{job="`+job+`",instance="`+rtx+`"} == 0`, 1)
-	p, stderr = runPlan(t, binary, planArgs("json")...)
+	var stderr string
+	p = decodePlan(t, planWhen(t, binary, planArgs("json"), func(warnings string) bool {
+		stderr = warnings
+		return strings.Count(warnings, "left out ") == 1 && strings.Contains(warnings, "left out "+rtx)
+	}))
 	require.Len(t, p.StaleHosts, 1)
 	assert.Equal(t, rtx, p.StaleHosts[0].Instance)
 	assert.Contains(t, p.StaleHosts[0].Reason, "up is 0")
-	assert.Contains(t, stderr, "left out "+rtx)
+	assert.Contains(t, stderr, "(job vramfit): its last scrape failed (up is 0)")
 	require.Len(t, p.Hosts, 2)
 	for _, h := range p.Hosts {
 		assert.NotEqual(t, rtx, h.Instance)
@@ -201,28 +203,45 @@ func TestPlan(t *testing.T) {
 		`--prometheus.selector=job="nothing"`}, planTarget...)...)
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, errOut.String(), `no vramfit agent matches {job="nothing"}`)
 }
 
-// runPlan runs `vramfit plan` with args, which must succeed and print one
-// target as JSON, and returns it with what it printed on stderr.
-func runPlan(t *testing.T, binary string, args ...string) (plannedTarget, string) {
+// planWhen runs `vramfit plan` with args, which must succeed, until ready
+// accepts what it wrote on stderr, and returns its stdout. On a busy
+// machine one scrape can time out, and the agent is stale until the next.
+func planWhen(t *testing.T, binary string, args []string, ready func(stderr string) bool) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), planTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "vramfit %v: %s", args, stderr.String())
+	deadline := time.Now().Add(dataTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), planTimeout)
+		cmd := exec.CommandContext(ctx, binary, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		cancel()
+		require.NoError(t, err, "vramfit %v: %s", args, stderr.String())
+		if ready(stderr.String()) {
+			return stdout.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vramfit %v: within %s, stderr never became what the test waits for; the last: %s", args, dataTimeout, stderr.String())
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// decodePlan decodes plan's JSON, which must hold one target.
+func decodePlan(t *testing.T, stdout string) plannedTarget {
+	t.Helper()
 	var p plannedTarget
-	dec := json.NewDecoder(&stdout)
-	require.NoError(t, dec.Decode(&p), "plan's output: %s", stdout.String())
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	require.NoError(t, dec.Decode(&p), "plan's output: %s", stdout)
 	require.False(t, dec.More(), "plan printed more than one target")
-	return p, stderr.String()
+	return p
 }
 
 // agentAnswer is the part of an agent's /api/v1/targets the test compares.
