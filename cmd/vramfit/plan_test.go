@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -319,8 +320,8 @@ func TestPlanStale(t *testing.T) {
 	}
 }
 
-// Prometheus unreachable, refusing the credentials, rejecting the selector
-// or too slow: each is one line that says what is wrong, and status 1.
+// Prometheus unreachable, rejecting the selector or too slow (refusing the
+// credentials: TestPlanHTTPConfig): each is one line that says what is wrong, and status 1.
 func TestPlanPrometheusErrors(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
@@ -336,8 +337,6 @@ func TestPlanPrometheusErrors(t *testing.T) {
 	}))
 	defer hung.Close()
 	defer close(release)
-	guarded := httptest.NewServer(requireBasicAuth("planner", "s3cret", newFakePrometheus(t)))
-	defer guarded.Close()
 	rejecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"1:23: parse error: unexpected identifier"}`)
@@ -350,7 +349,6 @@ func TestPlanPrometheusErrors(t *testing.T) {
 	}{
 		{"unreachable", closed.URL, nil, "vramfit plan: cannot query Prometheus at " + closed.URL + ": "},
 		{"too slow", hung.URL, []string{"--prometheus.timeout=50ms"}, "vramfit plan: the Prometheus at " + hung.URL + " did not answer within --prometheus.timeout"},
-		{"no credentials", guarded.URL, nil, "vramfit plan: the Prometheus at " + guarded.URL + " refuses the query (client error: 401): check that --prometheus.url is Prometheus's address"},
 		{"bad selector", rejecting.URL, nil, "vramfit plan: the Prometheus at " + rejecting.URL + " rejects the query "},
 	}
 	for _, tt := range tests {
@@ -376,17 +374,55 @@ func requireBasicAuth(user, password string, next http.Handler) http.Handler {
 	})
 }
 
-// --prometheus.http-config.file gives the credentials, as Prometheus's own
-// http_config does.
-func TestPlanBasicAuth(t *testing.T) {
-	srv := httptest.NewServer(requireBasicAuth("planner", "s3cret", newFakePrometheus(t)))
-	defer srv.Close()
+// --prometheus.http-config.file gives the credentials and the CA, as
+// Prometheus's own http_config does; without them the query fails.
+func TestPlanHTTPConfig(t *testing.T) {
+	basic := httptest.NewServer(requireBasicAuth("planner", "s3cret", newFakePrometheus(t)))
+	defer basic.Close()
+	bearer := httptest.NewServer(requireBearer("t0ken", newFakePrometheus(t)))
+	defer bearer.Close()
+	tlsServer := httptest.NewTLSServer(newFakePrometheus(t))
+	defer tlsServer.Close()
+
 	dir := t.TempDir()
-	config := filepath.Join(dir, "http.yml")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "password"), []byte("s3cret\n"), 0o600))
-	require.NoError(t, os.WriteFile(config, []byte("basic_auth:\n  username: planner\n  password_file: password\n"), 0o600))
-	p, _ := planJSON(t, srv.URL, append(llama70bFP8, "--prometheus.http-config.file="+config)...)
-	assert.Len(t, p.Hosts, 4)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte("t0ken\n"), 0o600))
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw})
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o600))
+	tests := []struct {
+		name, url, config string
+		// withoutErr is how the query fails without the config.
+		withoutErr string
+	}{
+		{"basic auth", basic.URL, "basic_auth:\n  username: planner\n  password_file: password\n",
+			"vramfit plan: the Prometheus at " + basic.URL + " refuses the query (client error: 401): check that --prometheus.url is Prometheus's address " +
+				"(its API is under /api/v1) and the credentials of --prometheus.http-config.file\n"},
+		{"bearer token", bearer.URL, "authorization:\n  credentials_file: token\n", "refuses the query (client error: 401)"},
+		{"TLS with a private CA", tlsServer.URL, "tls_config:\n  ca_file: ca.pem\n", "certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, stderr := runPlan(t, tt.url, llama70bFP8...)
+			assert.Equal(t, 1, status)
+			assert.Contains(t, stderr, tt.withoutErr)
+
+			config := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yml")
+			require.NoError(t, os.WriteFile(config, []byte(tt.config), 0o600))
+			p, _ := planJSON(t, tt.url, append(llama70bFP8, "--prometheus.http-config.file="+config)...)
+			assert.Len(t, p.Hosts, 4)
+		})
+	}
+}
+
+// requireBearer lets through only requests with the bearer token.
+func requireBearer(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Bad flags end the program with status 2 and one line naming the flag and
