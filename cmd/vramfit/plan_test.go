@@ -320,8 +320,8 @@ func TestPlanStale(t *testing.T) {
 	}
 }
 
-// Prometheus unreachable, rejecting the selector or too slow (refusing the
-// credentials: TestPlanHTTPConfig): each is one line that says what is wrong, and status 1.
+// Prometheus unreachable, rejecting the selector, too slow, or not
+// Prometheus (refusing the credentials: TestPlanHTTPConfig): each is one line that says what is wrong, and status 1.
 func TestPlanPrometheusErrors(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
@@ -342,6 +342,19 @@ func TestPlanPrometheusErrors(t *testing.T) {
 		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"1:23: parse error: unexpected identifier"}`)
 	}))
 	defer rejecting.Close()
+	notPrometheus := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "<html>Grafana</html>")
+	}))
+	defer notPrometheus.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity) // how Prometheus answers a query that fails to run
+		fmt.Fprint(w, `{"status":"error","errorType":"execution","error":"query timed out"}`)
+	}))
+	defer failing.Close()
+	scalar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"scalar","result":[0,"1"]}}`)
+	}))
+	defer scalar.Close()
 	tests := []struct {
 		name, url string
 		args      []string
@@ -350,6 +363,11 @@ func TestPlanPrometheusErrors(t *testing.T) {
 		{"unreachable", closed.URL, nil, "vramfit plan: cannot query Prometheus at " + closed.URL + ": "},
 		{"too slow", hung.URL, []string{"--prometheus.timeout=50ms"}, "vramfit plan: the Prometheus at " + hung.URL + " did not answer within --prometheus.timeout"},
 		{"bad selector", rejecting.URL, nil, "vramfit plan: the Prometheus at " + rejecting.URL + " rejects the query "},
+		{"not Prometheus", notPrometheus.URL, nil, "vramfit plan: the Prometheus at " + notPrometheus.URL + " does not answer as Prometheus's API does ("},
+		{"failing", failing.URL, nil, "vramfit plan: the Prometheus at " + failing.URL + " failed the query group by (job, instance) " +
+			`(last_over_time(vramfit_build_info{job="vramfit"}[1h])): execution: query timed out` + "\n"},
+		{"not a vector", scalar.URL, nil, "vramfit plan: the Prometheus at " + scalar.URL + " answered group by (job, instance) " +
+			`(last_over_time(vramfit_build_info{job="vramfit"}[1h])) with a scalar, want a vector` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -225,6 +225,8 @@ func (q *fleetQuery) explain(query string, err error) error {
 	case errors.As(err, &apiErr) && apiErr.Type == v1.ErrClient:
 		return fmt.Errorf("the Prometheus at %s refuses the query (%s): check that --prometheus.url is Prometheus's address (its API is under /api/v1) "+
 			"and the credentials of --prometheus.http-config.file", q.url, apiErr.Msg)
+	case errors.As(err, &apiErr) && apiErr.Type == v1.ErrBadResponse:
+		return fmt.Errorf("the Prometheus at %s does not answer as Prometheus's API does (%s): check --prometheus.url", q.url, apiErr.Msg)
 	case errors.As(err, &apiErr):
 		return fmt.Errorf("the Prometheus at %s failed the query %s: %s", q.url, query, apiErr.Error())
 	case errors.Is(err, context.DeadlineExceeded):
