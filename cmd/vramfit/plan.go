@@ -63,6 +63,9 @@ func (f *planFlags) run(e env) int {
 	if err != nil {
 		return fail(2, err)
 	}
+	if len(targets) == 0 {
+		return fail(2, fmt.Errorf("--config.file %s holds no target: nothing to plan", f.configFile))
+	}
 	sets := make([]*collector.Targets, len(targets))
 	for i, t := range targets {
 		if sets[i], err = collector.NewTargets([]estimator.Target{t}); err != nil {

@@ -450,6 +450,8 @@ func TestPlanBadFlags(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { asked = true }))
 	defer srv.Close()
 	missing := filepath.Join(t.TempDir(), "missing.yml")
+	empty := filepath.Join(t.TempDir(), "empty.yml")
+	require.NoError(t, os.WriteFile(empty, []byte("targets: []\n"), 0o600))
 	tests := []struct {
 		args []string
 		err  string
@@ -473,6 +475,9 @@ func TestPlanBadFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 2, run([]string{"plan", "--model=llama-3-8b"}, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "required flag(s) '--prometheus.url' not provided")
+	stderr.Reset()
+	assert.Equal(t, 2, run([]string{"plan", "--prometheus.url=" + srv.URL, "--config.file=" + empty}, &stdout, &stderr))
+	assert.Equal(t, "vramfit plan: --config.file "+empty+" holds no target: nothing to plan\n", stderr.String())
 	assert.False(t, asked, "Prometheus was queried despite a bad flag")
 }
 
