@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vramfit/vramfit/collector/podresources/podresourcestest"
 	"github.com/vramfit/vramfit/deploy"
 )
 
@@ -93,6 +94,7 @@ type world struct {
 	work      string // temporary files
 	chromium  string
 	agent     *agent
+	kubelet   *podresourcestest.Server
 	prom      *promAPI
 	rules     []deploy.RuleGroup
 	dashboard *deploy.Dashboard
@@ -107,6 +109,9 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Log("== the healthy host: every dashboard query and rule answers")
 	w.checkHealthy(t)
+
+	t.Log("== who holds the GPUs: processes and pods")
+	w.checkHolders(t)
 
 	t.Log("== reload to targets that do not fit")
 	w.reloadUnfitTargets(t)
@@ -142,12 +147,14 @@ func setUp(t *testing.T) *world {
 	w.dashboard, err = deploy.LoadDashboard(deployDir)
 	require.NoError(t, err)
 
+	w.kubelet = podresourcestest.Start(t)
 	w.agent = &agent{
 		binary:  buildVramfit(t, w.work),
 		addr:    freeAddress(t),
 		fleet:   filepath.Join(w.work, "fleet.yml"),
 		targets: filepath.Join(w.work, "targets.yml"),
 		log:     filepath.Join(w.out, "vramfit.log"),
+		kubelet: w.kubelet.Socket,
 	}
 	copyFile(t, filepath.Join("testdata", "fleet.yml"), w.agent.fleet)
 	copyFile(t, filepath.Join(deployDir, deploy.ExampleTargetsFile), w.agent.targets)
@@ -498,8 +505,10 @@ func (w *world) checkAnnotations(t *testing.T, alerts []alert) {
 		selector := `{job="` + job + `",instance="` + w.agent.addr + `",target="` + a.Labels["target"] + `"}`
 		switch a.Labels["alertname"] {
 		case "VramfitTargetNoLongerFits":
-			// It does not fit now, so its headroom is the memory missing.
+			// It does not fit now, so its headroom is the memory missing;
+			// the processes of the fleet's busy GPUs hold it.
 			require.Contains(t, description, "Its headroom is -", "%s: description", a.key())
+			require.Contains(t, description, "The largest: python (pid 4242, GPU ", "%s: description", a.key())
 		case "VramfitTargetExceedsHardware":
 			gpus := w.queryOne(t, "vramfit_target_gpus_required"+selector)
 			require.Contains(t, description, "it needs "+gpus.value()+" GPUs", "%s: description", a.key())
@@ -560,6 +569,7 @@ func (w *world) checkStatusPage(t *testing.T) {
 // address after a fault so that Prometheus sees the same instance.
 type agent struct {
 	binary, addr, fleet, targets, log string
+	kubelet                           string // the pod-resources socket
 	proc                              *process
 }
 
@@ -571,7 +581,10 @@ func (a *agent) start(t *testing.T) {
 		"--nvml.fake="+a.fleet,
 		"--config.file="+a.targets,
 		// Under Prometheus's scrape_timeout of 1 s, as serve.md asks.
-		"--scrape.timeout=500ms")
+		"--scrape.timeout=500ms",
+		"--collector.processes",
+		"--collector.pods",
+		"--kubelet.pod-resources-socket="+a.kubelet)
 	a.proc.waitReady(t, a.url("/-/ready"))
 }
 
