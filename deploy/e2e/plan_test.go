@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vramfit/vramfit/collector/podresources/podresourcestest"
 )
 
 // planTimeout bounds one run of `vramfit plan`: a few queries to a local
@@ -78,6 +80,9 @@ func TestPlan(t *testing.T) {
 	out, work := outputDir(t), t.TempDir()
 	binary := buildVramfit(t, work)
 
+	// The agents run with every collector, as in TestEndToEnd: one fake
+	// kubelet, with no pod, serves them all.
+	kubelet := podresourcestest.Start(t)
 	// The fleets, by the instance Prometheus will name each agent.
 	fleets := map[string]*agent{}
 	var addrs []string
@@ -88,6 +93,7 @@ func TestPlan(t *testing.T) {
 			fleet:   fleet,
 			targets: filepath.Join(work, fleet+"-targets.yml"),
 			log:     filepath.Join(out, "plan-"+fleet+".log"),
+			kubelet: kubelet.Socket,
 		}
 		copyFile(t, filepath.Join("testdata", "no-targets.yml"), a.targets)
 		truncate(t, a.log)
