@@ -30,7 +30,7 @@ func allocated(f func()) uint64 {
 
 // manyTargets is a targets file of n inference targets of known models.
 func manyTargets(n int) string {
-	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "gpt2", "qwen2.5-7b"}
+	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "gemma-7b", "qwen2.5-7b"}
 	var b strings.Builder
 	b.WriteString("targets:\n")
 	for i := range n {

@@ -76,7 +76,7 @@ func TestCollectTargets(t *testing.T) {
 			batchBudget: inferenceCap},
 		// Two GPUs: the second best is GPU 0, whose free memory is below
 		// the need, so it fits only when idle.
-		{name: "big", model: "llama-3-70b", workload: "inference", precision: "fp8", gpusRequired: 2,
+		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8", gpusRequired: 2,
 			headroom: func(need int64) int64 { return gpu0Free - need }, fits: false, fitsWhenIdle: true,
 			batchBudget: gpu0Free},
 		// Unknown components are absent; no max_batch without an architecture.
@@ -131,7 +131,7 @@ faults: {unavailable: "libnvidia-ml.so.1: cannot open shared object file"}
 	var lines expectedLines
 	for _, w := range []targetWant{
 		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16"},
-		{name: "big", model: "llama-3-70b", workload: "inference", precision: "fp8"},
+		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8"},
 		{name: "bare", model: "13B", workload: "inference", precision: "bf16", unknown: []string{"kv_cache", "activations"}},
 		{name: "train", model: "llama-3-8b", workload: "training", precision: "bf16"},
 		{name: "huge", model: "llama-3.1-405b", workload: "training", precision: "bf16"},

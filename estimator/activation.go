@@ -22,16 +22,16 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 		attention += 4 * qHeads * tokens // fp32 log-sum-exp per head and token
 	} else {
 		// The scores and their softmax: every token against its keys.
-		attention += 2 * qHeads * tokens * float64(e.kvTokens(context)) * p
+		attention += 2 * qHeads * tokens * float64(e.sums.longestHeld(context)) * p
 	}
 	// MLP: the residual, its normed copy, and gate+up+product (gated) or
-	// fc1+activation, for each expert a token is routed to.
+	// fc1+activation, over the widest layer's experts a token is routed to
+	// and its shared experts.
 	width := 2.0
 	if m.GatedMLP {
 		width = 3
 	}
-	experts := float64(max(m.ExpertsPerToken, 1))
-	mlp := tokens * p * (2*h + width*float64(m.IntermediateSize)*experts/tp)
+	mlp := tokens * p * (2*h + width*float64(e.sums.mlpWidth)/tp)
 
 	logits := float64(batch) * float64(m.VocabSize) * 4
 	return math.Max(attention, mlp) + logits

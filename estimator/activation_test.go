@@ -84,7 +84,7 @@ func TestInferenceWorkspace(t *testing.T) {
 	assert.Equal(t, int64(want), e.Requirement().Activations)
 
 	// The engine runs at most max_batched_tokens through the model at once.
-	e = estimatePreset(t, Target{Context: 32768, Batch: 8, MaxBatchedTokens: 2048}, "llama-3-8b")
+	e = estimatePreset(t, Target{Context: 32768, Batch: 8, MaxBatchedTokens: 2048}, "llama-3.1-8b")
 	want = 2048*2*(2*4096+3*14336) + 8*128256*4
 	assert.Equal(t, int64(want), e.Requirement().Activations)
 

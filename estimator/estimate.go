@@ -1,3 +1,9 @@
+// Package estimator is the memory maths: a target (a model, its workload,
+// precisions, batch, context and parallel layout) becomes the bytes each
+// GPU holds, by component, and the GPUs it needs. The model itself (its
+// layers, read from presets, config.json files and safetensors headers)
+// comes from package model; the targets file is parsed here, into the
+// targets this package estimates.
 package estimator
 
 import (
@@ -5,6 +11,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Components are the bytes one GPU holds, by part. A part listed in Unknown
@@ -65,21 +73,28 @@ type Requirement struct {
 }
 
 // Estimation is a target with its model resolved and every input that does
-// not depend on free memory settled. Its methods are cheap arithmetic: the
-// exporter calls Estimate once per configuration load and these per scrape.
+// not depend on free memory settled. Its methods are arithmetic over
+// prefix sums of the layers and read nothing: Estimate is the step that
+// reads files.
 type Estimation struct {
 	target   Target
-	model    Model
+	model    model.Model
+	sums     layerSums
 	in       inputs
 	own      Layout
 	ownNeed  Components
 	warnings []string
 }
 
-// Estimate resolves the target's model (the only expensive step: a preset
-// lookup or reading a config.json, done once for a target from a targets
-// file) and checks the target against it. It is pure and deterministic.
+// Estimate resolves the target's model (a preset lookup, or reading a
+// config.json and the safetensors headers beside it) and checks the target
+// against it. A target from a targets file that has not changed since it
+// was parsed keeps the estimation its parser made: nothing is read or
+// checked twice. The result does not depend on free memory.
 func Estimate(t Target) (*Estimation, error) {
+	if e := t.parsed(); e != nil {
+		return e, nil
+	}
 	if errs := t.validate(); len(errs) > 0 {
 		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
 	}
@@ -95,12 +110,12 @@ func Estimate(t Target) (*Estimation, error) {
 }
 
 // newEstimation settles the inputs of a validated target on its model.
-func newEstimation(t Target, m Model) (*Estimation, []fieldError) {
+func newEstimation(t Target, m model.Model) (*Estimation, []fieldError) {
 	in, errs := resolveInputs(t, m)
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	e := &Estimation{target: t, model: m, in: in}
+	e := &Estimation{target: t, model: m, sums: newLayerSums(m.Decoder), in: in}
 	e.own = Layout{TensorParallel: in.tp, PipelineParallel: in.pp, DataParallel: in.dp, ZeROStage: in.zero}
 	e.ownNeed = e.components(e.own, in.batch, in.context)
 	if e.ownNeed.Total > MaxSize {
@@ -147,7 +162,7 @@ func (j joinedErrors) Error() string {
 func (j joinedErrors) Unwrap() []error { return j }
 
 // Model returns the resolved model.
-func (e *Estimation) Model() Model { return e.model }
+func (e *Estimation) Model() model.Model { return e.model }
 
 // Workload is the target's workload with its default applied.
 func (e *Estimation) Workload() Workload { return e.in.workload }

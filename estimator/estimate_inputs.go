@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Defaults that change the answer; every estimate prints them.
@@ -52,6 +54,9 @@ type inputs struct {
 	// checkpointBytes, when positive, are the weights' bytes as stored in
 	// the safetensors files beside a config.json.
 	checkpointBytes float64
+	// expertsOnly: the weights' format applies to the routed experts only
+	// (mxfp4); every other tensor is 16 bits.
+	expertsOnly bool
 
 	context, batch, maxBatched int
 	tp, pp, dp, zero           int
@@ -68,7 +73,7 @@ type inputs struct {
 }
 
 // resolveInputs applies the defaults and checks the target against its model.
-func resolveInputs(t Target, m Model) (inputs, []fieldError) {
+func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 	in := inputs{
 		workload:   t.workload(),
 		method:     Method(orDefault(string(t.Method), string(Detailed))),
@@ -95,6 +100,7 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 
 	var errs []fieldError
 	in.weights, in.checkpointBytes = weightsFormat(t, m, in.workload)
+	in.expertsOnly = m.Quantization != nil && m.Quantization.ExpertsOnly && in.weights.Name == m.Quantization.Name
 	in.actBytes = 2
 	if in.weights.Name == "fp32" {
 		in.actBytes = 4
@@ -109,10 +115,16 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 			errs = append(errs, *err)
 		}
 		in.adapterParams = params
-	} else {
+	} else if in.workload == Training {
+		// Inference has no gradients (and its weights' format may be a
+		// checkpoint's quantisation, which training cannot keep).
 		in.grads = mustDType(orDefault(t.GradientDType, in.weights.Name))
 	}
 
+	if limit := m.MaxPositionEmbeddings; limit > 0 && in.context > limit && !t.AllowLongContext {
+		errs = append(errs, fieldErrorf("context", "%d tokens exceed the model's limit of %d (max_position_embeddings after rope scaling); "+
+			"set allow_long_context to estimate it anyway", in.context, limit))
+	}
 	errs = append(errs, checkLayout(in, m)...)
 	in.warnings = warnings(in, m)
 	if in.method == RuleOfThumb && t.MemoryUtilization != 0 && t.MemoryUtilization != 1 {
@@ -138,9 +150,10 @@ func memoryCap(t Target, m Method, w Workload) float64 {
 }
 
 // weightsFormat picks the weights' format: the target's precision, else the
-// checkpoint's own dtype for a frozen model read from disk, else bf16 (NF4
-// with double quantisation for qlora, as in the QLoRA paper).
-func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
+// checkpoint's own dtype for a frozen model read from disk, else its
+// config's quantization_config, else bf16 (NF4 with double quantisation for
+// qlora, as in the QLoRA paper).
+func weightsFormat(t Target, m model.Model, w Workload) (DType, float64) {
 	switch {
 	case t.Precision != "":
 		return mustDType(t.Precision), 0
@@ -148,13 +161,15 @@ func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
 		return mustDType("nf4-dq"), 0
 	case w != Training && m.Checkpoint != nil && m.Checkpoint.Bytes > 0:
 		return mustDType(checkpointDType(m.Checkpoint)), float64(m.Checkpoint.Bytes)
+	case w != Training && m.Quantization != nil:
+		return DType{Name: m.Quantization.Name, Bits: m.Quantization.Bits, Source: "the config's quantization_config"}, 0
 	}
 	return mustDType("bf16"), 0
 }
 
 // checkpointDType names the dtype that holds most of a checkpoint's
 // parameters, or bf16 when it is none that this package knows.
-func checkpointDType(c *Checkpoint) string {
+func checkpointDType(c *model.Checkpoint) string {
 	names := make([]string, 0, len(c.Parameters))
 	for name := range c.Parameters {
 		names = append(names, name)
@@ -182,7 +197,7 @@ func kvDefault(weights DType) string {
 }
 
 // defaultContext is DefaultContext, or less when the model is shorter.
-func defaultContext(m Model) int {
+func defaultContext(m model.Model) int {
 	if m.MaxPositionEmbeddings > 0 && m.MaxPositionEmbeddings < DefaultContext {
 		return m.MaxPositionEmbeddings
 	}
@@ -190,7 +205,7 @@ func defaultContext(m Model) int {
 }
 
 // checkLayout checks the parallel degrees against the model's shape.
-func checkLayout(in inputs, m Model) []fieldError {
+func checkLayout(in inputs, m model.Model) []fieldError {
 	if !m.KnownArchitecture {
 		return nil
 	}
@@ -208,7 +223,7 @@ func checkLayout(in inputs, m Model) []fieldError {
 
 // validTensorParallel reports whether tp splits the attention heads evenly
 // and the KV heads evenly or by replication (vLLM's rule).
-func validTensorParallel(tp int, m Model) bool {
+func validTensorParallel(tp int, m model.Model) bool {
 	if !m.KnownArchitecture {
 		return true
 	}
@@ -220,7 +235,7 @@ func validTensorParallel(tp int, m Model) bool {
 }
 
 // validTensorParallels lists the valid degrees up to limit.
-func validTensorParallels(m Model, limit int) []int {
+func validTensorParallels(m model.Model, limit int) []int {
 	var out []int
 	for tp := 1; tp <= limit && tp <= max(m.Heads, 1); tp++ {
 		if validTensorParallel(tp, m) {
@@ -231,7 +246,7 @@ func validTensorParallels(m Model, limit int) []int {
 }
 
 // warnings are remarks that do not stop the estimate.
-func warnings(in inputs, m Model) []string {
+func warnings(in inputs, m model.Model) []string {
 	var out []string
 	if !m.KnownArchitecture && in.method == Detailed {
 		unknown := "kv_cache and activations are"
@@ -240,12 +255,16 @@ func warnings(in inputs, m Model) []string {
 		}
 		out = append(out, fmt.Sprintf("%s unknown: a bare parameter count has no architecture (give a preset, architecture or hf_config)", unknown))
 	}
+	out = append(out, m.Warnings...)
 	if m.MaxPositionEmbeddings > 0 && in.context > m.MaxPositionEmbeddings {
-		out = append(out, fmt.Sprintf("context %d is longer than the model's max_position_embeddings %d (it needs rope scaling)",
+		out = append(out, fmt.Sprintf("context %d is longer than the model's limit of %d tokens (allow_long_context is set)",
 			in.context, m.MaxPositionEmbeddings))
 	}
-	if in.workload == Inference && m.SlidingWindow > 0 && in.context > m.SlidingWindow && in.method == Detailed {
-		out = append(out, fmt.Sprintf("the sliding window caps the KV cache at %d of the %d tokens", m.SlidingWindow, in.context))
+	if in.workload == Inference && in.method == Detailed {
+		if w := windowedLayers(m, in.context); w.layers > 0 {
+			out = append(out, fmt.Sprintf("%d of %d layers keep at most %d of the %d tokens in the KV cache (sliding or chunked attention)",
+				w.layers, m.Layers, w.widest, in.context))
+		}
 	}
 	if m.KnownArchitecture && in.tp > m.KVHeads && m.KVHeads > 0 {
 		out = append(out, fmt.Sprintf("tensor_parallel %d exceeds the %d KV heads: each GPU holds a copy of one KV head", in.tp, m.KVHeads))
@@ -254,6 +273,20 @@ func warnings(in inputs, m Model) []string {
 		out = append(out, "rule-of-thumb counts model weights (and, for training, gradients and optimizer states) only")
 	}
 	return out
+}
+
+// windowed counts the layers whose window is shorter than a context.
+type windowed struct{ layers, widest int }
+
+func windowedLayers(m model.Model, context int) windowed {
+	var w windowed
+	for _, l := range m.Decoder {
+		if held := l.TokensHeld(context); held < context {
+			w.layers++
+			w.widest = max(w.widest, held)
+		}
+	}
+	return w
 }
 
 // mustDType looks up a name that validation has already accepted.

@@ -13,6 +13,12 @@ type Report struct {
 	Batch            int      `json:"batch"`
 	Parameters       int64    `json:"parameters"`
 	ParametersActive int64    `json:"parameters_active"`
+	// ParametersVision is a multimodal model's vision tower and projector,
+	// included in Parameters; ParametersNextToken DeepSeek-V3's
+	// multi-token-prediction layers, left out of it (engines do not load
+	// them by default).
+	ParametersVision    int64 `json:"parameters_vision,omitempty"`
+	ParametersNextToken int64 `json:"parameters_next_token,omitempty"`
 	// KVCacheBytesPerToken is null when the architecture is unknown.
 	KVCacheBytesPerToken *int64 `json:"kv_cache_bytes_per_token"`
 	// PerGPUBytes holds null for each part that could not be estimated.
@@ -94,18 +100,20 @@ func (e *Estimation) Assumptions() Assumptions {
 // kind g when g is not nil.
 func (e *Estimation) Report(g *GPU) Report {
 	r := Report{
-		Target:           e.target.Name,
-		Method:           e.in.method,
-		Workload:         e.in.workload,
-		Model:            e.target.Model.String(),
-		Precision:        e.in.weights.Name,
-		Context:          e.in.context,
-		Batch:            e.in.batch,
-		Parameters:       e.model.Parameters,
-		ParametersActive: e.model.ActiveParameters,
-		Assumptions:      e.Assumptions(),
-		Warnings:         e.Warnings(),
-		UnfitReason:      "",
+		Target:              e.target.Name,
+		Method:              e.in.method,
+		Workload:            e.in.workload,
+		Model:               e.target.Model.String(),
+		Precision:           e.in.weights.Name,
+		Context:             e.in.context,
+		Batch:               e.in.batch,
+		Parameters:          e.model.Parameters,
+		ParametersActive:    e.model.ActiveParameters,
+		ParametersVision:    e.model.VisionParameters,
+		ParametersNextToken: e.model.NextTokenParameters,
+		Assumptions:         e.Assumptions(),
+		Warnings:            e.Warnings(),
+		UnfitReason:         "",
 	}
 	if e.in.workload == Inference {
 		r.KVCacheDType = e.in.kv.Name

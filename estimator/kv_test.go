@@ -1,10 +1,12 @@
 package estimator
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestKVCacheBytesPerToken(t *testing.T) {
@@ -40,8 +42,9 @@ func TestKVCacheOPT13B(t *testing.T) {
 	// vLLM paper (Kwon et al., 2023) §3: "the KV cache of a single token
 	// demands 800 KB of space, calculated as 2 × 5120 × 40 × 2" for OPT-13B
 	// (40 layers of 40 heads × 128), and 2048 tokens 1.6 GB per request.
-	opt := Model{Name: "opt-13b", KnownArchitecture: true, Parameters: 13e9, ActiveParameters: 13e9,
-		Layers: 40, HiddenSize: 5120, Heads: 40, KVHeads: 40, HeadDim: 128, VocabSize: 50272}
+	opt := model.Model{Name: "opt-13b", KnownArchitecture: true, Parameters: 13e9, ActiveParameters: 13e9,
+		Layers: 40, HiddenSize: 5120, Heads: 40, KVHeads: 40, HeadDim: 128, VocabSize: 50272,
+		Decoder: slices.Repeat([]model.Layer{{Attention: model.AttentionFull, KVHeads: 40, HeadDim: 128}}, 40)}
 	e := estimateModel(t, Target{Context: 2048, KVCacheDType: "fp16"}, opt)
 	perToken, ok := e.KVCacheBytesPerToken()
 	require.True(t, ok)
@@ -58,10 +61,10 @@ func TestKVCacheAtContext(t *testing.T) {
 		wantGiB float64
 	}{
 		// HF blog "Llama 3.1" KV table (FP16, GiB; 16k = 16,000 and 128k = 128,000 tokens).
-		{"llama-3-8b", 16000, 1.95},
-		{"llama-3-8b", 128000, 15.62},
-		{"llama-3-70b", 16000, 4.88},
-		{"llama-3-70b", 128000, 39.06},
+		{"llama-3.1-8b", 16000, 1.95},
+		{"llama-3.1-8b", 128000, 15.62},
+		{"llama-3.1-70b", 16000, 4.88},
+		{"llama-3.1-70b", 128000, 39.06},
 	}
 	for _, tc := range tests {
 		e := estimatePreset(t, Target{Context: tc.context}, tc.preset)
@@ -80,7 +83,7 @@ func TestKVCacheSlidingWindow(t *testing.T) {
 	// sequence length of 32k tokens, this reduces the cache memory usage by 8x".
 	e := estimatePreset(t, Target{Context: 32768}, "mistral-7b")
 	assert.Equal(t, int64(32768*131072/8), e.Requirement().KVCache)
-	assert.Contains(t, e.Warnings(), "the sliding window caps the KV cache at 4096 of the 32768 tokens")
+	assert.Contains(t, e.Warnings(), "32 of 32 layers keep at most 4096 of the 32768 tokens in the KV cache (sliding or chunked attention)")
 }
 
 func TestKVCacheTensorParallel(t *testing.T) {

@@ -1,15 +1,17 @@
 package estimator
 
 import (
-	"sort"
+	"slices"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // adapterParameters counts the LoRA parameters of the whole model: each
 // adapted d_in × d_out matrix gains r·(d_in + d_out) (Hu et al., 2021), in
 // every layer. Modules default to every linear module of a layer.
-func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
-	if !m.KnownArchitecture || len(m.Linears) == 0 {
+func adapterParameters(l *LoRA, m model.Model) (float64, *fieldError) {
+	if !m.KnownArchitecture || len(m.Decoder) == 0 {
 		fe := fieldErrorf("model", "lora needs the model's architecture to size the adapters (give a preset, architecture or hf_config, not a bare parameter count)")
 		return 0, &fe
 	}
@@ -19,30 +21,35 @@ func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
 		rank = orDefaultInt(l.Rank, DefaultLoRARank)
 		modules = l.Modules
 	}
-	byName := map[string]Linear{}
-	for _, lin := range m.Linears {
-		byName[lin.Name] = lin
+	// A module adapts every layer that has it (a dense layer of an MoE
+	// model has no experts); a name no layer has is an error.
+	var names []string
+	for _, layer := range m.Decoder {
+		for _, lin := range layer.Linears {
+			if !slices.Contains(names, lin.Name) {
+				names = append(names, lin.Name)
+			}
+		}
 	}
 	if len(modules) == 0 {
-		for _, lin := range m.Linears {
-			modules = append(modules, lin.Name)
-		}
+		modules = names
 	}
-	var perLayer float64
 	for _, name := range modules {
-		lin, ok := byName[name]
-		if !ok {
-			names := make([]string, 0, len(byName))
-			for n := range byName {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			fe := fieldErrorf("lora.modules", "the model has no linear module %q; valid: %s", name, strings.Join(names, ", "))
+		if !slices.Contains(names, name) {
+			sorted := slices.Sorted(slices.Values(names))
+			fe := fieldErrorf("lora.modules", "the model has no linear module %q; valid: %s", name, strings.Join(sorted, ", "))
 			return 0, &fe
 		}
-		perLayer += float64(rank) * (float64(lin.In) + float64(lin.Out)) * float64(max(lin.Count, 1))
 	}
-	return perLayer * float64(m.Layers), nil
+	var total float64
+	for _, layer := range m.Decoder {
+		for _, lin := range layer.Linears {
+			if slices.Contains(modules, lin.Name) {
+				total += float64(rank) * (float64(lin.In) + float64(lin.Out)) * float64(max(lin.Count, 1))
+			}
+		}
+	}
+	return total, nil
 }
 
 // adapterStates is the trained part of lora and qlora on one GPU: the

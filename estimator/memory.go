@@ -1,5 +1,7 @@
 package estimator
 
+import "fmt"
+
 // share is a per-GPU need in bytes, before rounding.
 type share struct {
 	weights, kv, activations, gradients, optimizer, overhead float64
@@ -42,7 +44,7 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 	case Inference:
 		s.weights = e.frozenWeights(l)
 		if m.KnownArchitecture {
-			s.kv = e.kvPerToken(l) * float64(batch) * float64(e.kvTokens(context))
+			s.kv = e.kvCache(l, batch, context)
 			s.activations = e.inferenceWorkspace(l, batch, context)
 		}
 	case Training:
@@ -51,15 +53,23 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
-	default: // lora, qlora
+	case LoRAWork, QLoRAWork:
 		st := e.adapterStates(l)
 		s.weights = e.frozenShard(l) + st.weights
 		s.gradients, s.optimizer = st.gradients, st.optimizer
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
+	default:
+		panic(unmodelledWorkload(e.in.workload))
 	}
 	return s
+}
+
+// unmodelledWorkload is the panic message of a workload that validation
+// accepted but the memory model has no case for: a bug of this package.
+func unmodelledWorkload(w Workload) string {
+	return fmt.Sprintf("estimator: workload %q passed validation but has no memory model", w)
 }
 
 // frozenShard is the frozen base weights of lora and qlora on one GPU of
@@ -69,11 +79,11 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 func (e *Estimation) frozenShard(l Layout) float64 {
 	w := e.frozenWeights(l)
 	shard := zeroShard(l, 3)
-	linear, plain := e.paramSplit(l)
-	if shard == 1 || linear+plain == 0 {
+	n := e.paramSplit(l).total()
+	if shard == 1 || n == 0 {
 		return w
 	}
-	perParam := w / (linear + plain)
+	perParam := w / n
 	return w/shard + perParam*float64(largestLayer(e.model))/float64(l.TensorParallel)
 }
 

@@ -2,42 +2,41 @@ package estimator
 
 import "math"
 
-// paramSplit is the parameter count one GPU holds on layout l, split into
-// the weights of linear layers (what quantisation shrinks) and the rest
-// (embeddings, the LM head, norms and biases, which loaders keep in 16 bits).
-// Tensor parallelism splits every tensor; pipeline stages take whole layers,
-// and the most loaded stage is counted: ceil(L/pp) layers plus the input
-// embedding (first stage) or the LM head (last stage).
-func (e *Estimation) paramSplit(l Layout) (linear, plain float64) {
+// weightSplit is the parameters one GPU holds, by how quantised
+// checkpoints store them.
+type weightSplit struct {
+	// experts are the routed experts' linear weights (mxfp4 quantises only
+	// these); linear the decoder layers' other linear weights.
+	experts, linear float64
+	// plain is the rest: embeddings, the LM head, norms, biases and a vision
+	// tower, which loaders keep in 16 bits.
+	plain float64
+}
+
+func (w weightSplit) total() float64 { return w.experts + w.linear + w.plain }
+
+// paramSplit is the parameters one GPU holds on layout l. Tensor
+// parallelism splits every tensor; pipeline stages take whole layers, and
+// the most loaded stage is counted: its layers plus the input embedding
+// (first stage) or the LM head (last stage).
+func (e *Estimation) paramSplit(l Layout) weightSplit {
 	m := e.model
 	tp, pp := float64(l.TensorParallel), float64(l.PipelineParallel)
-	if !m.KnownArchitecture || m.Layers == 0 {
-		return float64(m.Parameters) / (tp * pp), 0
+	if !m.KnownArchitecture || len(m.Decoder) == 0 {
+		return weightSplit{linear: float64(m.Parameters) / (tp * pp)}
 	}
-	perLayer := float64(m.LayerParameters)
-	linearPerLayer := float64(linearParameters(m))
-	if linearPerLayer == 0 || linearPerLayer > perLayer {
-		linearPerLayer = perLayer
-	}
-	layers := float64(stageLayers(m.Layers, l.PipelineParallel))
+	stage, linear, experts := e.sums.heaviest(l)
+	w := weightSplit{experts: experts, linear: linear}
 	embedding := float64(m.EmbeddingParameters)
 	if pp > 1 && !m.TiedEmbeddings {
 		embedding /= 2 // the input embedding and the LM head are the same size
 	}
+	layers := e.sums.params[e.sums.layers()]
 	// The final norm (and anything else outside the layers and embeddings).
-	rest := math.Max(0, float64(m.Parameters)-float64(m.Layers)*perLayer-float64(m.EmbeddingParameters))
-	linear = layers * linearPerLayer / tp
-	plain = (layers*(perLayer-linearPerLayer) + embedding + rest) / tp
-	return linear, plain
-}
-
-// linearParameters counts the weights of one layer's linear modules.
-func linearParameters(m Model) int64 {
-	var n int64
-	for _, lin := range m.Linears {
-		n += int64(lin.In) * int64(lin.Out) * int64(max(lin.Count, 1))
-	}
-	return n
+	rest := math.Max(0, float64(m.Parameters)-layers-float64(m.EmbeddingParameters)-float64(m.VisionParameters))
+	w.plain = stage - w.experts - w.linear + embedding + rest + float64(m.VisionParameters)
+	w.experts, w.linear, w.plain = w.experts/tp, w.linear/tp, w.plain/tp
+	return w
 }
 
 // stageLayers is the layer count of the most loaded pipeline stage.
@@ -47,17 +46,21 @@ func stageLayers(layers, pp int) int {
 
 // frozenWeights is the bytes of weights that are only read (inference, and
 // the base model of lora and qlora) on layout l. Formats narrower than 16
-// bits quantise the linear layers and keep the rest in 16 bits, except
-// llama.cpp's file types, whose bits per weight average over the whole file.
-// Weights read from safetensors headers are split in the same proportions.
+// bits quantise the linear layers (mxfp4 only the experts) and keep the rest
+// in 16 bits, except llama.cpp's file types, whose bits per weight average
+// over the whole file. Weights read from safetensors headers are split in
+// the same proportions.
 func (e *Estimation) frozenWeights(l Layout) float64 {
-	linear, plain := e.paramSplit(l)
+	s := e.paramSplit(l)
 	if e.in.checkpointBytes > 0 {
-		return e.in.checkpointBytes * (linear + plain) / float64(e.model.Parameters)
+		return e.in.checkpointBytes * s.total() / float64(e.model.Parameters)
 	}
 	w := e.in.weights
-	if w.quantized() && !w.Whole {
-		return w.bytesFor(linear) + 2*plain
+	switch {
+	case e.in.expertsOnly:
+		return w.bytesFor(s.experts) + 2*(s.linear+s.plain)
+	case w.quantized() && !w.Whole:
+		return w.bytesFor(s.experts+s.linear) + 2*s.plain
 	}
-	return w.bytesFor(linear + plain)
+	return w.bytesFor(s.total())
 }

@@ -262,9 +262,14 @@ func (e *Estimation) MaxBatch(perGPUBytes int64, gpus int) int {
 }
 
 // MaxContext is the longest context that fits in perGPUBytes on n GPUs at
-// the target's batch, on the same terms as MaxBatch.
+// the target's batch, on the same terms as MaxBatch, and never beyond the
+// model's limit unless the target allows a long context.
 func (e *Estimation) MaxContext(perGPUBytes int64, gpus int) int {
-	return e.largestFitting(perGPUBytes, gpus, MaxContext, func(l Layout, s int) Components {
+	limit := MaxContext
+	if m := e.model.MaxPositionEmbeddings; m > 0 && !e.target.AllowLongContext {
+		limit = min(limit, m)
+	}
+	return e.largestFitting(perGPUBytes, gpus, limit, func(l Layout, s int) Components {
 		return e.components(l, e.in.batch, s)
 	})
 }

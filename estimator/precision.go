@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // DType is a number format: of weights, the KV cache, gradients or
@@ -32,18 +34,15 @@ func (d DType) quantized() bool { return d.Bits < 16 }
 // once, at the end).
 func (d DType) bytesFor(n float64) float64 { return n * d.Bits / 8 }
 
-const (
-	// nf4Bits is NF4 with one fp32 absmax per block of 64: 4 + 32/64.
-	nf4Bits = 4 + 32.0/64
-	// nf4DoubleQuantBits quantises those absmax constants to 8 bits in
-	// blocks of 256 with one fp32 constant each: 4 + 8/64 + 32/(64·256).
-	nf4DoubleQuantBits = 4 + 8.0/64 + 32.0/(64*256)
-)
+// int4Bits is a bare int4 precision: what int4 checkpoints carry (GPTQ,
+// AWQ), group size 128 with its scales and zeros.
+var int4Bits = model.GroupBits(4, model.DefaultGroupSize, true)
 
 const (
 	srcIEEE      = "IEEE 754 / bfloat16 storage size"
 	srcFP8       = "FP8 formats E4M3 and E5M2 (Micikevicius et al., 2022): one byte per element"
 	srcInt       = "integer storage size; per-channel scales are negligible"
+	srcInt4      = "weight-only int4 as GPTQ and AWQ checkpoints store it: per group of 128 weights a 16-bit scale and a 4-bit zero, 4 + 20/128 bits"
 	srcQLoRA     = "Dettmers et al., 2023 (QLoRA), §2: NF4 with blocksize-64 fp32 constants = 4.5 bits"
 	srcQLoRADQ   = "Dettmers et al., 2023 (QLoRA), §3 double quantisation: 4 + 8/64 + 32/(64·256) ≈ 4.127 bits"
 	srcGGMLBlock = "llama.cpp ggml-common.h: bytes per block / weights per block"
@@ -57,9 +56,9 @@ var dtypes = []DType{
 	{Name: "fp16", Bits: 16, Float: true, Source: srcIEEE},
 	{Name: "fp8", Bits: 8, Source: srcFP8},
 	{Name: "int8", Bits: 8, Source: srcInt},
-	{Name: "int4", Bits: 4, Source: srcInt},
-	{Name: "nf4", Bits: nf4Bits, Source: srcQLoRA},
-	{Name: "nf4-dq", Bits: nf4DoubleQuantBits, Source: srcQLoRADQ},
+	{Name: "int4", Bits: int4Bits, Source: srcInt4},
+	{Name: "nf4", Bits: model.NF4Bits, Source: srcQLoRA},
+	{Name: "nf4-dq", Bits: model.NF4DoubleQuantBits, Source: srcQLoRADQ},
 	// llama.cpp block formats (one tensor type throughout).
 	{Name: "q8_0", Bits: 8.5, Whole: true, Source: srcGGMLBlock + " 34/32"},
 	{Name: "q6_k", Bits: 6.5625, Whole: true, Source: srcGGMLBlock + " 210/256"},

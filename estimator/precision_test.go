@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestDTypeBits(t *testing.T) {
@@ -13,7 +14,9 @@ func TestDTypeBits(t *testing.T) {
 		name string
 		bits float64
 	}{
-		{"fp32", 32}, {"bf16", 16}, {"fp16", 16}, {"fp8", 8}, {"int8", 8}, {"int4", 4},
+		// A bare int4 is what GPTQ and AWQ checkpoints carry: per group of 128
+		// weights a 16-bit scale and a 4-bit zero.
+		{"fp32", 32}, {"bf16", 16}, {"fp16", 16}, {"fp8", 8}, {"int8", 8}, {"int4", 4 + 20.0/128},
 		// QLoRA (Dettmers et al., 2023), §2: NF4 with one fp32 constant per
 		// 64 weights is 4 + 32/64 = 4.5 bits per parameter.
 		{"nf4", 4.5},
@@ -35,9 +38,9 @@ func TestDTypeBits(t *testing.T) {
 		assert.Equal(t, tc.bits, d.Bits, tc.name)
 	}
 	// The paper rounds double quantisation to 4.127 bits.
-	assert.InDelta(t, 4.127, nf4DoubleQuantBits, 0.0005)
+	assert.InDelta(t, 4.127, model.NF4DoubleQuantBits, 0.0005)
 	// "saving 0.373 bits per parameter" against 4.5 (QLoRA §3).
-	assert.InDelta(t, 0.373, nf4Bits-nf4DoubleQuantBits, 0.0005)
+	assert.InDelta(t, 0.373, model.NF4Bits-model.NF4DoubleQuantBits, 0.0005)
 }
 
 func TestDTypeRoles(t *testing.T) {

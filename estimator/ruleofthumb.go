@@ -28,15 +28,19 @@ const (
 func (e *Estimation) ruleOfThumbShare(l Layout) share {
 	n := float64(e.model.Parameters)
 	gpus := float64(l.GPUs())
-	if e.in.workload == Training {
+	switch e.in.workload {
+	case Training:
 		return share{
 			weights:   e.in.weights.bytesFor(n) / gpus,
 			gradients: e.in.grads.bytesFor(n) / gpus,
 			optimizer: seedAdamBytes * n / gpus,
 			unknown:   []string{"activations"},
 		}
+	case Inference:
+		return share{weights: e.in.weights.bytesFor(n) / gpus, unknown: []string{"kv_cache", "activations"}}
+	default: // validation refuses the rule-of-thumb method for lora and qlora
+		panic(unmodelledWorkload(e.in.workload))
 	}
-	return share{weights: e.in.weights.bytesFor(n) / gpus, unknown: []string{"kv_cache", "activations"}}
 }
 
 // ruleOfThumbGPUs is rule B, and rule C for inference, in exact arithmetic:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Target is one model that operators plan to run: its source, workload,
@@ -12,10 +14,10 @@ import (
 // field means "not set": Estimate applies the documented default (the
 // pointers mark fields whose zero is a meaningful setting).
 type Target struct {
-	Name     string      `json:"name"`
-	Model    ModelSource `json:"model"`
-	Workload Workload    `json:"workload,omitempty"`
-	Method   Method      `json:"method,omitempty"`
+	Name     string            `json:"name"`
+	Model    model.ModelSource `json:"model"`
+	Workload Workload          `json:"workload,omitempty"`
+	Method   Method            `json:"method,omitempty"`
 
 	// Precision is the weights' format; KVCacheDType, GradientDType and
 	// OptimizerDType those of the KV cache, gradients and optimizer states.
@@ -29,6 +31,10 @@ type Target struct {
 	// (inference) or the micro-batch per data-parallel rank (training).
 	Context int `json:"context,omitempty"`
 	Batch   int `json:"batch,omitempty"`
+	// AllowLongContext accepts a context beyond the model's limit
+	// (max_position_embeddings after rope scaling), as vLLM's
+	// VLLM_ALLOW_LONG_MAX_MODEL_LEN does; without it that is an error.
+	AllowLongContext bool `json:"allow_long_context,omitempty"`
 	// MaxBatchedTokens is the tokens an inference engine runs through the
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
@@ -49,20 +55,37 @@ type Target struct {
 	MemoryUtilization float64 `json:"memory_utilization,omitempty"`
 	Overhead          *int64  `json:"overhead,omitempty"`
 
-	// resolved is the model the targets file's parser resolved to validate
-	// the target, kept so that estimating it reads no file a second time.
+	// resolved is what the targets file's parser made of the target while
+	// checking it, kept so that estimating it neither reads a file nor
+	// validates a second time.
 	resolved *resolvedModel
 }
 
-// resolvedModel is a model together with the source it was resolved from.
+// resolvedModel is a model together with the source it was resolved from,
+// and the target's estimation on it.
 type resolvedModel struct {
-	source ModelSource
-	model  Model
+	source model.ModelSource
+	model  model.Model
+	est    *Estimation
+}
+
+// parsed returns the parser's estimation of t while t is the target it
+// estimated (a caller may change a field after parsing), else nil.
+func (t Target) parsed() *Estimation {
+	r := t.resolved
+	if r == nil || r.est == nil {
+		return nil
+	}
+	t.resolved = nil
+	if t != r.est.target {
+		return nil
+	}
+	return r.est
 }
 
 // resolveModel returns t's model, reusing the parser's while the source is
 // the one it resolved.
-func (t Target) resolveModel() (Model, error) {
+func (t Target) resolveModel() (model.Model, error) {
 	if r := t.resolved; r != nil && r.source == t.Model {
 		return r.model, nil
 	}
@@ -93,7 +116,7 @@ const (
 var workloads = []Workload{Inference, Training, LoRAWork, QLoRAWork}
 
 // trains reports whether the workload runs backward passes.
-func (w Workload) trains() bool { return w != Inference }
+func (w Workload) trains() bool { return w == Training || w.adapts() }
 
 // adapts reports whether the workload trains adapters on a frozen base.
 func (w Workload) adapts() bool { return w == LoRAWork || w == QLoRAWork }

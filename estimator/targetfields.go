@@ -63,6 +63,8 @@ var targetFields = []TargetField{
 		roleOptimizer, func(t *Target, v string) { t.OptimizerDType = v }),
 	intField("context", "Tokens per sequence (default 4096, or the model's maximum when shorter).", 1, MaxContext,
 		func(t *Target, v int) { t.Context = v }),
+	boolField("allow_long_context", "Accept a context beyond the model's limit (max_position_embeddings after rope scaling); otherwise that is an error.",
+		func(t *Target, v bool) { t.AllowLongContext = v }),
 	intField("batch", "Concurrent sequences (inference) or micro-batch per data-parallel rank (training); default 1.", 1, MaxBatch,
 		func(t *Target, v int) { t.Batch = v }),
 	intField("max_batched_tokens", "Inference: tokens per forward pass, vLLM's max_num_batched_tokens (default 8192).", 1, MaxContext,

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vramfit/vramfit/estimator/model"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -326,11 +327,12 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		report([]fieldError{{field: "model", msg: err.Error(), cause: err}})
 		return t
 	}
-	if _, errs := newEstimation(t, m); len(errs) > 0 {
+	e, errs := newEstimation(t, m)
+	if len(errs) > 0 {
 		report(errs)
 		return t
 	}
-	t.resolved = &resolvedModel{source: t.Model, model: m}
+	t.resolved = &resolvedModel{source: t.Model, model: m, est: e}
 	return t
 }
 
@@ -401,11 +403,11 @@ func describe(n *yaml.Node) string {
 // fields of ModelSource (and Architecture) before yaml fills them in.
 func (p *targetsParser) model(t *Target, kv keyValue, path string) {
 	before := len(p.errs)
-	p.knownKeys(kv.value, reflect.TypeOf(ModelSource{}), path+".model")
+	p.knownKeys(kv.value, reflect.TypeOf(model.ModelSource{}), path+".model")
 	if len(p.errs) > before {
 		return
 	}
-	var src ModelSource
+	var src model.ModelSource
 	if err := kv.value.Decode(&src); err != nil {
 		var typeErr *yaml.TypeError
 		messages := []string{err.Error()}

@@ -9,13 +9,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestLoadTargetsInvalid(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/targets/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
+		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: allow_long_context, batch, context, data_parallel, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, memory_utilization, method, model, name, optimizer, optimizer_dtype, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
 		"invalid-batch-zero.yml":    `:6: targets[1].batch: must be at least 1, got 0`,
 		"invalid-context-zero.yml":  `:4: targets[0].context: must be at least 1, got 0`,
 		"invalid-wrong-type.yml":    `:4: targets[0].batch: must be an integer, got str "four"`,
@@ -38,9 +39,15 @@ func TestLoadTargetsInvalid(t *testing.T) {
 		"invalid-alias-bomb.yml":        `:2: aliases (*a) are not supported in a targets file`,
 		"invalid-model-field.yml":       `:3: targets[0].model: unknown field "foo"; valid: architecture, hf_config, parameters, preset`,
 		"invalid-architecture-field.yml": `:4: targets[0].model.architecture: unknown field "hiden_layers"; valid: activation_function, ` +
-			`attention_bias, head_dim, hidden_act, hidden_size, intermediate_size, max_position_embeddings, max_window_layers, mlp_bias, ` +
-			`model_type, n_embd, n_head, n_inner, n_layer, n_positions, num_attention_heads, num_experts_per_tok, num_hidden_layers, ` +
-			`num_key_value_heads, num_local_experts, sliding_window, tie_word_embeddings, use_sliding_window, vocab_size`,
+			`attention_bias, attention_chunk_size, decoder_sparse_step, experts_per_token, first_k_dense_replace, head_dim, hidden_act, ` +
+			`hidden_size, interleave_moe_layer_step, intermediate_size, intermediate_size_mlp, kv_lora_rank, layer_types, lm_head_bias, ` +
+			`max_position_embeddings, max_window_layers, mlp_bias, mlp_only_layers, model_type, moe_intermediate_size, moe_layer_freq, ` +
+			`moe_layers, multimodal_projector_bias, n_embd, n_head, n_inner, n_layer, n_positions, n_routed_experts, n_shared_experts, ` +
+			`no_rope_layers, num_attention_heads, num_experts, num_experts_per_tok, num_hidden_layers, num_key_value_heads, ` +
+			`num_local_experts, num_nextn_predict_layers, q_lora_rank, qk_layernorm, qk_nope_head_dim, qk_rope_head_dim, ` +
+			`quantization_config, rope_scaling, shared_expert_intermediate_size, sliding_window, sliding_window_pattern, ` +
+			`spatial_merge_size, text_config, tie_word_embeddings, topk_method, use_qk_norm, use_sliding_window, v_head_dim, ` +
+			`vision_config, vocab_size`,
 		// Every error of a file is reported, one per line.
 		"invalid-several.yml": `:4: targets[0].precision: unknown "q9"; valid: ` + strings.Join(dtypeNames(roleWeights), ", ") + "\n" +
 			dir + `invalid-several.yml:5: targets[0].memory_utilization: must be a number more than 0 and at most 1, got "1.5"`,
@@ -64,7 +71,7 @@ func TestLoadTargetsValid(t *testing.T) {
 	first := targets[0]
 	require.NotNil(t, first.resolved, "the parser keeps the model it resolved")
 	first.resolved = nil
-	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Inference,
+	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: model.ModelSource{Preset: "llama-3.1-70b"}, Workload: Inference,
 		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
 	// A relative hf_config is relative to the file's directory, and kept as
 	// written: it names the model in labels and reports.
@@ -133,7 +140,7 @@ func TestEstimateReusesTheParsedModel(t *testing.T) {
 
 	// A source changed after parsing is resolved anew.
 	changed := targets[0]
-	changed.Model = ModelSource{Preset: "gpt2"}
+	changed.Model = model.ModelSource{Preset: "gpt2"}
 	e, err = Estimate(changed)
 	require.NoError(t, err)
 	assert.EqualValues(t, 124_439_808, e.Model().Parameters) // GPT-2, REFERENCES §4
@@ -228,7 +235,7 @@ func FuzzParseTargets(f *testing.F) {
 // BenchmarkLoadTargets parses, validates and estimates a file of 1,000
 // targets, as the exporter does on every configuration load.
 func BenchmarkLoadTargets(b *testing.B) {
-	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "gpt2", "llama-2-13b"}
+	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "phi-4", "llama-3.1-8b"}
 	var file strings.Builder
 	file.WriteString("defaults: {memory_utilization: 0.9}\ntargets:\n")
 	for i := range 1000 {
@@ -249,4 +256,26 @@ func BenchmarkLoadTargets(b *testing.B) {
 			}
 		}
 	}
+}
+
+// A parsed target is estimated once: Estimate returns the parser's
+// estimation while the target is unchanged, and estimates anew after a
+// caller changes it.
+func TestParsedTargetEstimatedOnce(t *testing.T) {
+	t.Parallel()
+	targets, err := ParseTargets([]byte("targets:\n  - {name: a, model: {preset: llama-3-8b}, context: 2048}\n"), "t.yml")
+	require.NoError(t, err)
+	first, err := Estimate(targets[0])
+	require.NoError(t, err)
+	again, err := Estimate(targets[0])
+	require.NoError(t, err)
+	assert.Same(t, first, again)
+	assert.Same(t, targets[0].resolved.est, first, "the parser's own estimation")
+
+	changed := targets[0]
+	changed.Method = RuleOfThumb
+	other, err := Estimate(changed)
+	require.NoError(t, err)
+	assert.NotSame(t, first, other)
+	assert.Equal(t, RuleOfThumb, other.Method())
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // A target that fits on no count of GPUs reports the largest placement it
@@ -20,13 +21,13 @@ func TestUnfitReportsARealPlacement(t *testing.T) {
 		target Target
 		want   Layout
 	}{
-		{"gpt2 with a million sequences", Target{Model: ModelSource{Preset: "gpt2"}, Batch: 1 << 20},
+		{"gpt2 with a million sequences", Target{Model: model.ModelSource{Preset: "gpt2"}, Batch: 1 << 20},
 			Layout{TensorParallel: 6, PipelineParallel: 12, DataParallel: 1}},
-		{"gpt2 pinned to 2 stages", Target{Model: ModelSource{Preset: "gpt2"}, Batch: 1 << 20, PipelineParallel: 2},
+		{"gpt2 pinned to 2 stages", Target{Model: model.ModelSource{Preset: "gpt2"}, Batch: 1 << 20, PipelineParallel: 2},
 			Layout{TensorParallel: 6, PipelineParallel: 2, DataParallel: 1}},
-		{"a bare count pinned to TP 2 × PP 2", Target{Model: ModelSource{Parameters: 7e12}, TensorParallel: 2, PipelineParallel: 2},
+		{"a bare count pinned to TP 2 × PP 2", Target{Model: model.ModelSource{Parameters: 7e12}, TensorParallel: 2, PipelineParallel: 2},
 			Layout{TensorParallel: 2, PipelineParallel: 2, DataParallel: 1}},
-		{"llama-3-8b with a million sequences", Target{Model: ModelSource{Preset: "llama-3-8b"}, Batch: 1 << 20},
+		{"llama-3-8b with a million sequences", Target{Model: model.ModelSource{Preset: "llama-3-8b"}, Batch: 1 << 20},
 			Layout{TensorParallel: 8, PipelineParallel: 32, DataParallel: 1}},
 	}
 	for _, tc := range tests {

@@ -304,7 +304,7 @@ func (b *fleetBuilder) addGPU(g gpuSpec, spec board, path string, v1Only bool) e
 }
 
 // setReadings copies utilisation, temperature and power, each within the
-// range a real GPU reports. A board's idle power is the default.
+// range a real GPU reports; a reading the file leaves out stays unreported.
 func (b *fleetBuilder) setReadings(d *Device, g gpuSpec, path string) error {
 	for _, r := range []struct {
 		field    string

@@ -37,7 +37,7 @@ func decodeReports(t *testing.T, stdout string) []map[string]any {
 
 func TestEstimateJSON(t *testing.T) {
 	t.Parallel()
-	status, stdout, stderr := runEstimate(t, "--model", "llama-3-70b", "--precision", "fp8", "--kv-cache-dtype", "fp8",
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-70b", "--precision", "fp8", "--kv-cache-dtype", "fp8",
 		"--context", "32768", "--batch", "8", "--tensor-parallel", "2", "--gpu", "h100-80gb", "--output", "json", "--name", "llama-3-70b-fp8")
 	require.Equal(t, 0, status, stderr)
 	reports := decodeReports(t, stdout)
@@ -63,10 +63,24 @@ func TestEstimateJSON(t *testing.T) {
 	assert.Equal(t, true, assumptions["flash_attention"])
 	assert.Equal(t, "none", assumptions["recompute"])
 	assert.Equal(t, 0.9, assumptions["memory_utilization"])
-	// Llama-3-70B's config says 8192 positions: a warning, in the JSON and on stderr.
-	warning := "context 32768 is longer than the model's max_position_embeddings 8192 (it needs rope scaling)"
-	assert.Equal(t, []any{warning}, r["warnings"])
-	assert.Equal(t, "vramfit estimate: llama-3-70b-fp8: warning: "+warning+"\n", stderr)
+	assert.Empty(t, r["warnings"])
+	assert.Empty(t, stderr)
+}
+
+// A context beyond the model's limit is an error that names it, unless the
+// target allows it; then it is a warning, in the JSON and on stderr.
+func TestEstimateModelLimit(t *testing.T) {
+	t.Parallel()
+	status, _, stderr := runEstimate(t, "--model", "llama-3-70b", "--context", "32768", "--output", "json")
+	assert.Equal(t, 1, status)
+	assert.Contains(t, stderr, "context: 32768 tokens exceed the model's limit of 8192 (max_position_embeddings after rope scaling); "+
+		"set allow_long_context to estimate it anyway")
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3-70b", "--context", "32768", "--allow-long-context",
+		"--output", "json", "--name", "long")
+	require.Equal(t, 0, status, stderr)
+	warning := "context 32768 is longer than the model's limit of 8192 tokens (allow_long_context is set)"
+	assert.Equal(t, []any{warning}, decodeReports(t, stdout)[0]["warnings"])
+	assert.Equal(t, "vramfit estimate: long: warning: "+warning+"\n", stderr)
 }
 
 func TestEstimateJSONWithoutGPU(t *testing.T) {
@@ -106,7 +120,7 @@ func TestEstimateTable(t *testing.T) {
 
 func TestEstimateTableUnfit(t *testing.T) {
 	t.Parallel()
-	status, stdout, _ := runEstimate(t, "--model", "llama-3-8b", "--workload", "training", "--context", "32768",
+	status, stdout, _ := runEstimate(t, "--model", "llama-3.1-8b", "--workload", "training", "--context", "32768",
 		"--batch", "64", "--gpu", "h100-80gb")
 	require.Equal(t, 0, status)
 	assert.Contains(t, squeeze(stdout), "gpus DOES NOT FIT: no number of h100-80gb fits: even on 1048576 GPUs")
@@ -199,4 +213,20 @@ func TestEstimateFlagsCoverFields(t *testing.T) {
 	require.Equal(t, 0, status, stderr)
 	a = decodeReports(t, stdout)[0]["assumptions"].(map[string]any)
 	assert.Equal(t, float64(64*8192*2*32), a["lora_parameters"])
+}
+
+// The table and the JSON say what the parameter count includes: a vision
+// tower (Gemma 3) and, apart, DeepSeek-V3's multi-token-prediction layers.
+func TestEstimateModelParts(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "deepseek-v3")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, stdout, "671.03B (671026419200) (37.55B (37552297472) active per token); "+
+		"multi-token-prediction layers 13.46B (13463426304) apart, not loaded")
+	status, stdout, stderr = runEstimate(t, "--model", "gemma-3-27b", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r := decodeReports(t, stdout)[0]
+	assert.Equal(t, float64(27432406640), r["parameters"])
+	assert.Equal(t, float64(423060336), r["parameters_vision"])
+	assert.NotContains(t, r, "parameters_next_token")
 }

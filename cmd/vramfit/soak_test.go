@@ -52,7 +52,7 @@ const (
 // soakFile is a targets file of soakTargets targets; variant changes every
 // batch, so that each reload swaps in new targets.
 func soakFile(variant int) string {
-	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "gpt2", "llama-2-13b"}
+	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "phi-4", "llama-3.1-8b"}
 	workloads := []string{"inference", "inference", "training", "lora", "qlora"}
 	var b strings.Builder
 	b.WriteString("targets:\n")

@@ -35,7 +35,7 @@ func Fleet(gpus int) (nvml.Fleet, error) {
 var targetKinds = []string{
 	"model: {preset: llama-3-8b}, workload: inference, precision: bf16, context: 8192, batch: 16",
 	"model: {preset: mistral-7b}, workload: lora, lora: {rank: 16, modules: [q_proj, k_proj, v_proj, o_proj]}, context: 4096, batch: 4, recompute: full",
-	"model: {preset: llama-3-70b}, workload: inference, precision: fp8, kv_cache_dtype: fp8, context: 32768, batch: 8, tensor_parallel: 2",
+	"model: {preset: llama-3.1-70b}, workload: inference, precision: fp8, kv_cache_dtype: fp8, context: 32768, batch: 8, tensor_parallel: 2",
 	"model: {preset: llama-3-70b}, workload: qlora, precision: nf4-dq, lora: {rank: 64, dtype: bf16}, context: 2048, batch: 1, recompute: full",
 	"model: {preset: mixtral-8x7b}, workload: inference, context: 32768, batch: 4, tensor_parallel: 4",
 	"model: {preset: llama-3-8b}, workload: training, precision: bf16, optimizer: adamw, context: 8192, batch: 1, data_parallel: 8, zero_stage: 3, recompute: selective",
