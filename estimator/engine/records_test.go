@@ -13,6 +13,7 @@ import (
 	"github.com/vramfit/vramfit/estimator/model"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // record is one startup log of testdata/records.tsv.
