@@ -9,10 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vramfit/vramfit/estimator/engine"
-	"github.com/vramfit/vramfit/estimator/model"
-
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/engine"
 	"github.com/vramfit/vramfit/estimator/model"
 )
 
