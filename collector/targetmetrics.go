@@ -39,8 +39,17 @@ var (
 		"Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
 		targetLabels, nil)
 
+	targetKVTokensDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "kv_cache_tokens"),
+		"Tokens the KV cache of the target's serving engine (vllm, sglang) holds for one replica, as the engine would allocate it on the memory free now.",
+		targetLabels, nil)
+	targetConcurrencyDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "max_concurrency"),
+		"Requests of the target's full context its serving engine (vllm, sglang) would serve at once on the memory free now, as the engine logs it.",
+		targetLabels, nil)
+
 	targetDescs = []*prometheus.Desc{targetInfoDesc, targetRequiredDesc, targetGPUsDesc, targetFitsDesc,
-		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc}
+		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetKVTokensDesc, targetConcurrencyDesc}
 )
 
 // targetMetrics are the series of a set of targets, and the samples that
@@ -61,6 +70,8 @@ type verdictSeries struct {
 	target                       int // index in targets and placements
 	fits, fitsWhenIdle, headroom *series
 	maxBatch                     *series // nil where max_batch has no answer
+	// kvTokens and concurrency are nil but for serving-engine targets.
+	kvTokens, concurrency *series
 }
 
 func (m *targetMetrics) matches(v view) bool {
@@ -99,6 +110,9 @@ func newTargetMetrics(v view) *targetMetrics {
 		if t.batchKnown {
 			vs.maxBatch = gpus.of(targetMaxBatchDesc)
 		}
+		if t.serving {
+			vs.kvTokens, vs.concurrency = gpus.of(targetKVTokensDesc), gpus.of(targetConcurrencyDesc)
+		}
 		m.verdicts = append(m.verdicts, vs)
 	}
 	m.static = constGauges(static)
@@ -110,7 +124,7 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 	for _, s := range m.static {
 		ch <- s
 	}
-	b := newGaugeSamples(4 * len(m.verdicts))
+	b := newGaugeSamples(6 * len(m.verdicts))
 	for _, vs := range m.verdicts {
 		p := &v.placements[vs.target]
 		ch <- b.add(vs.fits, boolValue(p.fits))
@@ -118,6 +132,10 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 		ch <- b.add(vs.headroom, float64(p.headroom))
 		if vs.maxBatch != nil {
 			ch <- b.add(vs.maxBatch, float64(p.maxBatch))
+		}
+		if vs.kvTokens != nil {
+			ch <- b.add(vs.kvTokens, float64(p.kvTokens))
+			ch <- b.add(vs.concurrency, p.concurrency)
 		}
 	}
 }

@@ -25,6 +25,9 @@ type target struct {
 	// batchKnown says whether max_batch has an answer: an inference target
 	// of known architecture estimated in detail.
 	batchKnown bool
+	// serving says that a serving engine's accounting (vLLM, SGLang)
+	// decides whether the target starts, its KV cache and concurrency.
+	serving bool
 }
 
 // LoadTargets reads a targets file, parses it strictly and estimates every
@@ -87,6 +90,7 @@ func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, 
 			own:  own,
 			batchKnown: own.Workload == estimator.Inference && own.Method == estimator.Detailed &&
 				own.KVCacheBytesPerToken != nil,
+			serving: est.Serves() && own.KVCacheBytesPerToken != nil,
 		})
 	}
 	return set, nil

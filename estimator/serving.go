@@ -17,8 +17,9 @@ type EngineGPU struct {
 	// vLLM V1 keeps small batch defaults on an A100, and a catalog name
 	// finds the total CUDA reports.
 	Name string
-	// TotalBytes and ReservedBytes are NVML's; FreeBytes what is free now,
-	// before the engine's own CUDA context.
+	// TotalBytes and ReservedBytes are NVML's; FreeBytes what NVML says is
+	// free now (reserved memory is never free), before the engine's own
+	// CUDA context.
 	TotalBytes, ReservedBytes, FreeBytes int64
 }
 
@@ -47,7 +48,7 @@ func (e *Estimation) ServingEngine(l Layout, g EngineGPU) (engine.Result, error)
 		return engine.Result{}, fmt.Errorf("target %q: engine %s needs the model's architecture (a preset, architecture or hf_config)", e.target.Name, e.in.engine)
 	}
 	total := cudaTotal(g)
-	free := min(max(g.FreeBytes-g.ReservedBytes-engineContext, 0), total)
+	free := min(max(g.FreeBytes-engineContext, 0), total)
 	in := engine.Input{
 		Engine:              engine.Kind(e.in.engine),
 		Profile:             e.target.EngineProfile,

@@ -143,7 +143,7 @@ func TestEstimateConfigFile(t *testing.T) {
 	status, stdout, stderr := runEstimate(t, "--config.file", "../../deploy/examples/targets.yml", "--gpu", "h100-80gb", "--output", "json")
 	require.Equal(t, 0, status, stderr)
 	reports := decodeReports(t, stdout)
-	require.Len(t, reports, 6)
+	require.Len(t, reports, 7)
 	assert.Equal(t, "llama-3-70b-fp8-32k", reports[0]["target"])
 	for _, r := range reports {
 		assert.Positive(t, r["gpus_required"], r["target"])
