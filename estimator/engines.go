@@ -61,6 +61,9 @@ func (t Target) validateEngine() []fieldError {
 			g, w, w, strings.Join(enginesFor(w), ", "))}
 	}
 	var errs []fieldError
+	if g != EngineNeutral && t.Method == RuleOfThumb {
+		errs = append(errs, fieldErrorf("engine", "%s has its own accounting; the rule-of-thumb method follows the seed article's rules only (use engine neutral or method detailed)", g))
+	}
 	for _, f := range []struct {
 		field string
 		set   bool

@@ -145,6 +145,10 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 	}
 	errs = append(errs, checkLayout(in, m)...)
 	in.warnings = warnings(in, m)
+	if in.workload.trains() && in.optimizer.paged() {
+		in.warnings = append(in.warnings, fmt.Sprintf("%s keeps its states in CUDA unified memory, outside PyTorch's allocator: "+
+			"they take GPU memory that is free and page to host memory when it is not (slower steps), so they are counted as host memory, not in the GPU's total", in.optimizer))
+	}
 	if in.method == RuleOfThumb && t.MemoryUtilization != 0 && t.MemoryUtilization != 1 {
 		in.warnings = append(in.warnings, fmt.Sprintf("memory_utilization %v is ignored: the rule-of-thumb method uses the whole GPU", t.MemoryUtilization))
 	}

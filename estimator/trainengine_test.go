@@ -142,6 +142,8 @@ func TestEngineValidation(t *testing.T) {
 			`offload: params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage 0`},
 		{Target{Offload: OffloadOptimizer}, `offload: applies to training workloads, not inference`},
 		{Target{OptimizerInBackward: true}, `optimizer_in_backward: applies to training workloads, not inference`},
+		{Target{Workload: Training, Engine: EngineDeepSpeed, Method: RuleOfThumb},
+			`engine: deepspeed has its own accounting; the rule-of-thumb method follows the seed article's rules only (use engine neutral or method detailed)`},
 		{Target{Workload: Training, Engine: "megatron"},
 			`engine: unknown "megatron"; valid: neutral, vllm, sglang, torchtune, hf, deepspeed`},
 	}
