@@ -75,8 +75,8 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "number out of range", content: "targets:\n  - {name: a, model: {preset: gpt2}, context: 1000000000000}\n", want: ":2: targets[0].context: must be at most 16777216, got 1000000000000"},
 		{name: "one target too many", content: manyTargets(estimator.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
 		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", estimator.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
-		{name: "hf_config an endless file", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is larger than the 4 MiB limit for this file"},
-		{name: "a directory", dir: true, want: ": invalid target: read " + path + ": read " + path + ": is a directory"},
+		{name: "hf_config a device that never ends", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is a device, not a regular file"},
+		{name: "a directory", dir: true, want: ": invalid target: " + path + " is a directory, not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -46,7 +45,7 @@ func LoadTargets(path string) ([]Target, error) {
 // MaxTargetsFileSize: enough for ParseTargets to refuse an oversized file
 // without it being read whole.
 func ReadTargetsFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 	}
