@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/nvml"
@@ -52,15 +53,34 @@ type Collector struct {
 	targetMetrics atomic.Pointer[targetMetrics]
 	// The last plan's targets grouped by memory cap.
 	capacityClasses atomic.Pointer[capacityClasses]
+
+	// renders shares the rendering of the status page and the JSON API
+	// among concurrent requests.
+	renders singleflight.Group
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
 // New returns a collector reading backend and placing store's targets. A
 // reading of the GPUs that takes longer than timeout is abandoned: that
-// scrape is served without the GPUs.
+// scrape is served without the GPUs. Each later load of store's targets
+// warms the collector (see Warm) before the load returns.
 func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger) *Collector {
-	return &Collector{backend: backend, store: store, timeout: timeout, logger: logger}
+	c := &Collector{backend: backend, store: store, timeout: timeout, logger: logger}
+	store.OnLoad(c.Warm)
+	return c
+}
+
+// Warm reads the devices and builds what a scrape of them needs: the plan
+// of the targets loaded on these GPUs, their placements and every series.
+// Done at start and after each reload, it spares the first scrape that
+// work, and /-/ready answers once it is done.
+func (c *Collector) Warm() {
+	s, err := c.readDevices()
+	if err == nil {
+		c.gpuMetricsFor(s)
+	}
+	c.targetMetricsFor(c.placeTargets(s))
 }
 
 // Describe implements prometheus.Collector with every family the collector

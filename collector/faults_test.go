@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -44,10 +43,7 @@ type scrapeResult struct {
 func metricsHandler(c *Collector, store *TargetStore) http.Handler {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c, store)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError,
-		Timeout:       c.timeout + time.Second,
-	})
+	return MetricsHandler(reg, c.timeout+time.Second, discard())
 }
 
 func scrapeOnce(t *testing.T, h http.Handler) scrapeResult {

@@ -109,7 +109,7 @@ func startSecured(t *testing.T) *securedServer {
 	f.web = &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &webConfig}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- f.serve(ctx, logger, store, fake) }()
+	go func() { done <- f.serve(ctx, logger, store, fake, nil) }()
 
 	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
 	s := &securedServer{addr: addr, client: &http.Client{Transport: transport, Timeout: 10 * time.Second}, store: store}

@@ -39,6 +39,8 @@ const (
 	handlerGrace = time.Second
 	// shutdownTimeout bounds how long requests in flight may finish.
 	shutdownTimeout = 5 * time.Second
+	// maxRequestHeaderBytes bounds a request's line and headers.
+	maxRequestHeaderBytes = 32 << 10
 )
 
 // serveFlags are the flags of `vramfit serve`.
@@ -81,6 +83,16 @@ func (f *serveFlags) run(e env) int {
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 2
 	}
+	// The signals are caught before anything slow: loading 10,000 targets
+	// takes seconds, and an uncaught SIGHUP (systemd's ExecReload) would end
+	// the process. A SIGHUP meanwhile reloads once the server runs; SIGTERM
+	// stops the load.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	e.logger.Info("starting vramfit", "version", version.Info())
 	e.logger.Info("build context", "build_context", version.BuildContext())
 	if path := *f.web.WebConfigFile; path != "" {
@@ -90,7 +102,11 @@ func (f *serveFlags) run(e env) int {
 		}
 	}
 	store := collector.NewTargetStore(f.configFile, e.logger)
-	if _, err := store.Reload(); err != nil {
+	if _, err := store.ReloadContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			e.logger.Info("stopped while loading the targets file")
+			return 0
+		}
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 1
 	}
@@ -102,9 +118,7 @@ func (f *serveFlags) run(e env) int {
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return f.serve(ctx, e.logger, store, backend)
+	return f.serve(ctx, e.logger, store, backend, hup)
 }
 
 // metricsPathPattern keeps the telemetry path a plain path, which the
@@ -156,32 +170,48 @@ func checkListenAddress(addr string) error {
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, reloading the targets on
-// SIGHUP, and closes backend once before it returns.
-func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *collector.TargetStore, backend nvml.Backend) int {
+// serve runs the HTTP server until ctx ends, reloading the targets on each
+// signal from hup, and closes backend once before it returns.
+func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *collector.TargetStore, backend nvml.Backend, hup <-chan os.Signal) int {
 	defer func() {
 		if err := backend.Close(); err != nil {
 			logger.Warn("closing NVML", "err", err)
 		}
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+	c := collector.New(backend, store, f.scrapeTimeout, logger)
+	// The plan and the series of the targets are built before the server
+	// is ready, not by its first scrape.
+	c.Warm()
 	srv := &http.Server{
-		Handler:           f.newMux(collector.New(backend, store, f.scrapeTimeout, logger), store, logger),
+		Handler:           f.newMux(c, store, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// The server reads MaxHeaderBytes plus 4 KiB of slack: the request
+		// line and headers together are bounded to 32 KiB.
+		MaxHeaderBytes: maxRequestHeaderBytes - 4<<10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, f.web, logger) }()
+
+	// Reloads run apart from this loop, so that a slow one never delays
+	// SIGTERM; signals that come during a reload make one more, not one
+	// each.
+	reloads := make(chan struct{}, 1)
+	defer close(reloads) // the reloader ends after the reload it runs, not waited for
+	go func() {
+		for range reloads {
+			_, _ = store.Reload() // the store logs the outcome
+		}
+	}()
 	for {
 		select {
 		case <-hup:
-			_, _ = store.Reload() // the store logs the outcome
+			select {
+			case reloads <- struct{}{}:
+			default: // one is already due, and it reads the file as it is then
+			}
 		case err := <-served:
 			logger.Error("the HTTP server stopped", "err", err)
 			return 1
@@ -200,41 +230,33 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 	}
 }
 
-// metricsHandlerOpts are the options of the /metrics handler: a failed
-// collector does not fail the scrape, and scrapes are bounded in number and
-// time.
-func (f *serveFlags) metricsHandlerOpts(logger *slog.Logger) promhttp.HandlerOpts {
-	return promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: f.maxRequests,
-		Timeout:             f.scrapeTimeout + handlerGrace,
-	}
-}
-
 // newMux routes the exporter's endpoints: the metrics, the status page,
-// the JSON API, and the lifecycle endpoints.
+// the JSON API, and the lifecycle endpoints. The endpoints that do work
+// share one bound on the requests in flight; every path answers 405 with
+// Allow to a method it does not serve.
 func (f *serveFlags) newMux(c *collector.Collector, store *collector.TargetStore, logger *slog.Logger) *http.ServeMux {
 	data := prometheus.NewRegistry()
 	data.MustRegister(versioncollector.NewCollector(programName), c, store)
-	gatherers := prometheus.Gatherers{data}
-	opts := f.metricsHandlerOpts(logger)
+	gate := collector.NewGate(f.maxRequests)
+	timeout := f.scrapeTimeout + handlerGrace
 	var metrics http.Handler
 	if f.disableExporterMetrics {
-		metrics = promhttp.HandlerFor(gatherers, opts)
+		metrics = gate.Wrap(collector.MetricsHandler(data, timeout, logger))
 	} else {
 		self := prometheus.NewRegistry()
 		self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		opts.Registry = self
-		metrics = promhttp.InstrumentMetricHandler(self, promhttp.HandlerFor(append(gatherers, self), opts))
+		metrics = promhttp.InstrumentMetricHandler(self,
+			gate.Wrap(collector.MetricsHandler(prometheus.Gatherers{data, self}, timeout, logger)))
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, metrics)
-	mux.Handle("GET /{$}", c.StatusHandler(f.metricsPath))
-	mux.Handle("GET /api/v1/targets", c.TargetsHandler())
-	mux.Handle("GET /api/v1/inventory", c.InventoryHandler())
-	mux.Handle("/-/reload", collector.ReloadHandler(store, f.enableLifecycle))
+	mux.Handle("GET "+f.metricsPath, metrics)
+	mux.Handle("GET /{$}", gate.Wrap(c.StatusHandler(f.metricsPath)))
+	mux.Handle("GET /api/v1/targets", gate.Wrap(c.TargetsHandler()))
+	mux.Handle("GET /api/v1/inventory", gate.Wrap(c.InventoryHandler()))
+	// A browser's cross-site request (a form posted from another site)
+	// cannot reload: the reload changes what the agent serves.
+	mux.Handle("/-/reload", http.NewCrossOriginProtection().Handler(collector.ReloadHandler(store, f.enableLifecycle)))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy\n")
 	})

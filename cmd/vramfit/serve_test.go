@@ -273,7 +273,7 @@ func TestServeShutdown(t *testing.T) {
 	f.web = &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &webConfig}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	go func() { done <- f.serve(ctx, logger, store, backend) }()
+	go func() { done <- f.serve(ctx, logger, store, backend, nil) }()
 	waitReady(t, "http://"+addr)
 	code, body := fetch(t, "http://"+addr+"/metrics")
 	require.Equal(t, http.StatusOK, code)
