@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -289,4 +290,29 @@ func TestServeShutdown(t *testing.T) {
 	assert.Equal(t, int32(1), backend.closes.Load(), "the backend is closed exactly once")
 	code, _ = fetch(t, "http://"+addr+"/-/healthy")
 	assert.Equal(t, 0, code, "nothing listens after shutdown")
+}
+
+// Every path answers a method it does not serve with 405 and the methods
+// it does in Allow: /metrics used to answer DELETE, PUT, TRACE, OPTIONS,
+// PATCH and CONNECT with 200.
+func TestMethodNotAllowed(t *testing.T) {
+	f := testServeFlags()
+	f.enableLifecycle = true
+	mux := testMux(t, f, "dgx-h100", exampleTargets)
+	paths := map[string]string{
+		"/metrics": "GET, HEAD", "/": "GET, HEAD", "/api/v1/targets": "GET, HEAD", "/api/v1/inventory": "GET, HEAD",
+		"/-/healthy": "GET, HEAD", "/-/ready": "GET, HEAD", "/-/reload": http.MethodPost,
+	}
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect}
+	for path, allow := range paths {
+		for _, method := range methods {
+			if slices.Contains(strings.Split(allow, ", "), method) {
+				continue // served
+			}
+			rec := get(t, mux, method, path)
+			assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, "%s %s", method, path)
+			assert.Equal(t, allow, rec.Header().Get("Allow"), "%s %s", method, path)
+		}
+	}
 }
