@@ -95,6 +95,7 @@ func (f *serveFlags) run(e env) int {
 
 	e.logger.Info("starting vramfit", "version", version.Info())
 	e.logger.Info("build context", "build_context", version.BuildContext())
+	setMemoryLimit("/", e.logger)
 	if path := *f.web.WebConfigFile; path != "" {
 		if err := web.Validate(path); err != nil {
 			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: %v\n", programName, path, err)
