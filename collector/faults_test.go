@@ -41,9 +41,14 @@ type scrapeResult struct {
 // `vramfit serve` does: partial failures are kept, and the handler gives up
 // one second after the scrape timeout.
 func metricsHandler(c *Collector, store *TargetStore) http.Handler {
+	return metricsHandlerWithin(c, store, c.timeout+time.Second)
+}
+
+// metricsHandlerWithin is metricsHandler giving up after timeout.
+func metricsHandlerWithin(c *Collector, store *TargetStore, timeout time.Duration) http.Handler {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c, store)
-	return MetricsHandler(reg, c.timeout+time.Second, discard())
+	return MetricsHandler(reg, timeout, discard())
 }
 
 func scrapeOnce(t *testing.T, h http.Handler) scrapeResult {

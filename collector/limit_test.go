@@ -143,10 +143,10 @@ func TestScrapeTimeoutFreesSlot(t *testing.T) {
 	})
 }
 
-// A response still being written when its deadline passes is cut off: the
-// connection drops, so that the scraper cannot take the part written for
-// a whole scrape, and the handler stops encoding.
-func TestScrapeCutOffAtDeadline(t *testing.T) {
+// A response still being written when its scraper leaves is cut off: the
+// handler stops encoding, and drops the connection rather than ending the
+// body, so that nothing can take the part written for a whole scrape.
+func TestScrapeCutOffWhenScraperLeaves(t *testing.T) {
 	c, store := newTestCollector(t, openFleet(t, "dgx-h100"), testTargets)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c, store)
@@ -156,10 +156,11 @@ func TestScrapeCutOffAtDeadline(t *testing.T) {
 	rctx, rcancel := context.WithCancel(r.Context())
 	w.cancel = rcancel
 	assert.PanicsWithValue(t, http.ErrAbortHandler, func() { h.ServeHTTP(w, r.WithContext(rctx)) })
-	assert.Equal(t, 1, w.writes, "nothing is written after the deadline")
+	assert.Equal(t, 1, w.writes, "nothing is written after the scraper left")
 }
 
-// cutWriter ends its request's context after the first write.
+// cutWriter ends its request's context after the first write, as a
+// scraper that closes the connection does.
 type cutWriter struct {
 	header http.Header
 	cancel context.CancelFunc

@@ -37,10 +37,12 @@ type gathered struct {
 // MetricsHandler serves what g gathers in the format the scraper asks for,
 // gzip-compressed when it accepts gzip. A request whose gather has not
 // ended after timeout answers 503 and frees its slot (the gather goes on,
-// for the requests that join it); a response still being written at
-// timeout is cut off, so that an overloaded agent stops working for a
-// scraper that has given up. A collector's error is logged and the rest
-// served, as promhttp.ContinueOnError does.
+// for the requests that join it). A response is cut off as soon as its
+// scraper leaves (Prometheus closes the connection at its scrape timeout),
+// so that an overloaded agent stops working for a scraper that has given
+// up; the encoding itself has no deadline, so that a slow machine serves
+// slowly rather than not at all. A collector's error is logged and the
+// rest served, as promhttp.ContinueOnError does.
 func MetricsHandler(g prometheus.Gatherer, timeout time.Duration, logger *slog.Logger) http.Handler {
 	return &gatherHandler{gatherer: g, timeout: timeout, logger: logger}
 }
@@ -70,7 +72,7 @@ func (h *gatherHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	format := expfmt.Negotiate(r.Header)
 	w.Header().Set("Content-Type", string(format))
-	var out io.Writer = deadlineWriter{w: w, ctx: ctx}
+	var out io.Writer = deadlineWriter{w: w, ctx: r.Context()}
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Add("Vary", "Accept-Encoding")
@@ -97,7 +99,7 @@ func (h *gatherHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// abort ends a response cut off by its deadline or by the scraper leaving.
+// abort ends a response cut off by the scraper leaving.
 // The connection is dropped rather than the body ended, so that the
 // scraper cannot take a truncated response for a whole one.
 func (h *gatherHandler) abort(err error) {
@@ -107,7 +109,8 @@ func (h *gatherHandler) abort(err error) {
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
-// deadlineWriter refuses to write once ctx has ended.
+// deadlineWriter refuses to write once ctx has ended: the request's, which
+// ends when the scraper closes the connection.
 type deadlineWriter struct {
 	w   io.Writer
 	ctx context.Context
