@@ -6,6 +6,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ const (
 var (
 	scrapeSuccessDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_success"),
-		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them.",
+		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing).",
 		[]string{"collector"}, nil)
 	scrapeDurationDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_duration_seconds"),
@@ -109,10 +110,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	start = time.Now()
 	v := c.placeTargets(snapshot)
 	collectTargets(ch, v, c.targetMetricsFor(v))
-	// The targets were validated when their file loaded: placing them
-	// cannot fail, and only the duration says something.
-	collectScrape(ch, targetsCollector, start, nil)
+	// Without GPUs to place them on, the targets' verdicts (fits,
+	// headroom, GPUs required, max_batch) are missing from this scrape.
+	var placed error
+	if v.plan == nil {
+		placed = errNotPlaced
+	}
+	collectScrape(ch, targetsCollector, start, placed)
 }
+
+// errNotPlaced says that no GPU could be read to place the targets on.
+var errNotPlaced = errors.New("no GPU to place the targets on")
 
 // gpuMetricsFor returns the series of s's devices, built anew only when
 // the devices differ from the last scrape's.
