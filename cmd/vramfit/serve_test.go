@@ -156,7 +156,7 @@ func TestRouteFlags(t *testing.T) {
 }
 
 // NVML down is no scrape failure: /metrics answers 200 with the targets and
-// the nvml collector's failure.
+// the failures of the nvml collector and of the targets' placement.
 func TestMetricsWithoutNVML(t *testing.T) {
 	fleet := filepath.Join(t.TempDir(), "broken.yml")
 	require.NoError(t, os.WriteFile(fleet, []byte("gpus: [{board: rtx-4090}]\nfaults: {unavailable: \"no driver\"}\n"), 0o600))
@@ -164,7 +164,7 @@ func TestMetricsWithoutNVML(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	body := rec.Body.String()
 	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"nvml\"} 0\n")
-	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"targets\"} 1\n")
+	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"targets\"} 0\n")
 	assert.Contains(t, body, "\nvramfit_target_required_bytes{component=\"total\",target=\"llama-3-8b-chat\"} ")
 	assert.NotContains(t, body, "vramfit_gpu_up{")
 	assert.NotContains(t, body, "vramfit_target_fits{")
