@@ -236,18 +236,15 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 // share one bound on the requests in flight; every path answers 405 with
 // Allow to a method it does not serve.
 func (f *serveFlags) newMux(c *collector.Collector, store *collector.TargetStore, logger *slog.Logger) *http.ServeMux {
-	data := prometheus.NewRegistry()
-	data.MustRegister(versioncollector.NewCollector(programName), c, store)
+	// One registry: merging two (prometheus.Gatherers) checks every series
+	// again, a quarter of a scrape's CPU.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector(programName), c, store)
 	gate := collector.NewGate(f.maxRequests)
-	timeout := f.scrapeTimeout + handlerGrace
-	var metrics http.Handler
-	if f.disableExporterMetrics {
-		metrics = gate.Wrap(collector.MetricsHandler(data, timeout, logger))
-	} else {
-		self := prometheus.NewRegistry()
-		self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		metrics = promhttp.InstrumentMetricHandler(self,
-			gate.Wrap(collector.MetricsHandler(prometheus.Gatherers{data, self}, timeout, logger)))
+	metrics := gate.Wrap(collector.MetricsHandler(reg, f.scrapeTimeout+handlerGrace, logger))
+	if !f.disableExporterMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = promhttp.InstrumentMetricHandler(reg, metrics)
 	}
 
 	mux := http.NewServeMux()
