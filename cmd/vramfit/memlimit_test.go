@@ -36,7 +36,7 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			"sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": "104857600\n",
 		}, 104857600, true},
 		{"v1, no limit", map[string]string{
-			"proc/self/cgroup": "11:memory:/\n",
+			"proc/self/cgroup":                           "11:memory:/\n",
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
 		}, 0, false},
 		{"no cgroup file", map[string]string{}, 0, false},
