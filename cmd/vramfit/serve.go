@@ -199,9 +199,9 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 	// Reloads run apart from this loop, so that a slow one never delays
 	// SIGTERM; signals that come during a reload make one more, not one
 	// each.
-	reloads := make(chan struct{}, 1)
-	defer close(reloads) // the reloader ends after the reload it runs, not waited for
+	reloads, reloaderDone := make(chan struct{}, 1), make(chan struct{})
 	go func() {
+		defer close(reloaderDone)
 		for range reloads {
 			_, _ = store.Reload() // the store logs the outcome
 		}
@@ -214,6 +214,7 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 			default: // one is already due, and it reads the file as it is then
 			}
 		case err := <-served:
+			close(reloads)
 			logger.Error("the HTTP server stopped", "err", err)
 			return 1
 		case <-ctx.Done():
@@ -225,6 +226,14 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 			}
 			if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Warn("the HTTP server stopped", "err", err)
+			}
+			// A reload under way finishes (and logs) within the same
+			// deadline, or is left behind.
+			close(reloads)
+			select {
+			case <-reloaderDone:
+			case <-shutdownCtx.Done():
+				logger.Warn("a reload of the targets file is still running at exit")
 			}
 			return 0
 		}
