@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vramfit/vramfit/collector/scrapegrid"
+	"github.com/vramfit/vramfit/estimator"
 )
 
 // agent is vramfit serve running as its own process, the binary built as
@@ -39,7 +40,7 @@ type agent struct {
 }
 
 // buildAgent builds vramfit into a temporary directory.
-func buildAgent(t *testing.T) string {
+func buildAgent(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "vramfit")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -51,7 +52,7 @@ func buildAgent(t *testing.T) string {
 
 // startAgent runs bin serve on a fake DGX H100 with targetsFile, listening
 // on loopback, and kills it at the end of the test if it still runs.
-func startAgent(t *testing.T, bin, targetsFile string, flags ...string) *agent {
+func startAgent(t testing.TB, bin, targetsFile string, flags ...string) *agent {
 	t.Helper()
 	addr := freeAddress(t)
 	args := append([]string{"serve", "--nvml.fake=dgx-h100", "--config.file=" + targetsFile,
@@ -89,7 +90,7 @@ func (a *agent) logged() string {
 }
 
 // waitLine waits until the agent logs a line that holds s.
-func (a *agent) waitLine(t *testing.T, s string) {
+func (a *agent) waitLine(t testing.TB, s string) {
 	t.Helper()
 	for {
 		select {
@@ -104,7 +105,7 @@ func (a *agent) waitLine(t *testing.T, s string) {
 }
 
 // waitServing waits until the agent is ready, failing at once if it exits.
-func (a *agent) waitServing(t *testing.T) {
+func (a *agent) waitServing(t testing.TB) {
 	t.Helper()
 	for {
 		select {
@@ -119,7 +120,7 @@ func (a *agent) waitServing(t *testing.T) {
 }
 
 // stop sends SIGTERM and requires exit status 0.
-func (a *agent) stop(t *testing.T) {
+func (a *agent) stop(t testing.TB) {
 	t.Helper()
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -130,7 +131,7 @@ func (a *agent) stop(t *testing.T) {
 	}
 }
 
-func targetsFile(t *testing.T, n int) string {
+func targetsFile(t testing.TB, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "targets.yml")
 	require.NoError(t, os.WriteFile(path, scrapegrid.TargetsFile(n), 0o600))
@@ -153,7 +154,7 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 
 // deployMemoryLimit is the smaller of the memory limits the deploy kit
 // sets: the DaemonSet's and the systemd unit's MemoryMax, in bytes.
-func deployMemoryLimit(t *testing.T) (limit int64, where string) {
+func deployMemoryLimit(t testing.TB) (limit int64, where string) {
 	t.Helper()
 	data, err := os.ReadFile("../../deploy/kubernetes/daemonset.yaml")
 	require.NoError(t, err)
@@ -191,7 +192,7 @@ func deployMemoryLimit(t *testing.T) (limit int64, where string) {
 }
 
 // peakRSS is the most memory the process has held resident, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
+func peakRSS(t testing.TB, pid int) int64 {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(t, err)
@@ -211,15 +212,33 @@ func TestTargetsFloodPeakRSS(t *testing.T) {
 	a := startAgent(t, buildAgent(t), targetsFile(t, 1000))
 	a.waitServing(t)
 
-	const clients = 50
+	codes := flood(t, a.base+"/api/v1/targets", 50)
+	served := 0
+	for _, code := range codes {
+		assert.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, code)
+		if code == http.StatusOK {
+			served++
+		}
+	}
+	assert.Positive(t, served)
+	peak := peakRSS(t, a.cmd.Process.Pid)
+	t.Logf("%d of %d served; peak RSS %.1f MiB; %s", served, len(codes), float64(peak)/(1<<20), where)
+	assert.Less(t, peak, limit, "peak RSS above %s", where)
+	a.stop(t)
+}
+
+// flood sends n GETs of url at once, on loopback, and returns their
+// statuses once every answer has been read (0 for a request that failed).
+func flood(t testing.TB, url string, n int) []int {
+	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Minute}
-	codes := make([]int, clients)
+	codes := make([]int, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range codes {
 		wg.Go(func() {
 			<-start
-			resp, err := client.Get(a.base + "/api/v1/targets")
+			resp, err := client.Get(url)
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -231,16 +250,44 @@ func TestTargetsFloodPeakRSS(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	served := 0
-	for _, code := range codes {
-		assert.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, code)
-		if code == http.StatusOK {
-			served++
+	return codes
+}
+
+// BenchmarkMaxTargetsPeakRSS is the agent at 10,000 targets, the most a
+// targets file may hold, under the Go memory limit it would set itself
+// under the deploy kit's smallest limit: start, three scrapes, 60
+// concurrent scrapes, 50 concurrent GETs of /api/v1/targets, then a reload
+// and a scrape. It reports the peak RSS, which must stay under that limit
+// (docs/reliability.md). Run it with -benchtime 1x: each round is a start.
+func BenchmarkMaxTargetsPeakRSS(b *testing.B) {
+	limit, where := deployMemoryLimit(b)
+	b.Setenv("GOMEMLIMIT", strconv.FormatInt(int64(float64(limit)*memoryLimitShare), 10))
+	bin, file := buildAgent(b), targetsFile(b, estimator.MaxTargets)
+	var peak int64
+	for b.Loop() {
+		a := startAgent(b, bin, file, "--web.enable-lifecycle")
+		a.waitServing(b)
+		for range 3 {
+			code, _ := fetch(b, a.base+"/metrics")
+			require.Equal(b, http.StatusOK, code)
 		}
+		flood(b, a.base+"/metrics", 60)
+		flood(b, a.base+"/api/v1/targets", 50)
+		f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(b, err)
+		_, err = fmt.Fprintf(f, "# round %d\n", b.N)
+		require.NoError(b, err)
+		require.NoError(b, f.Close())
+		resp, err := http.Post(a.base+"/-/reload", "", nil)
+		require.NoError(b, err)
+		require.NoError(b, resp.Body.Close())
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+		code, _ := fetch(b, a.base+"/metrics")
+		require.Equal(b, http.StatusOK, code)
+		peak = max(peak, peakRSS(b, a.cmd.Process.Pid))
+		a.stop(b)
 	}
-	assert.Positive(t, served)
-	peak := peakRSS(t, a.cmd.Process.Pid)
-	t.Logf("%d of %d served; peak RSS %.1f MiB; %s", served, clients, float64(peak)/(1<<20), where)
-	assert.Less(t, peak, limit, "peak RSS above %s", where)
-	a.stop(t)
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(limit)/(1<<20), "limit-MiB")
+	assert.Less(b, peak, limit, "peak RSS above %s", where)
 }

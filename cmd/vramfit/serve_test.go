@@ -226,7 +226,7 @@ func (b *countingBackend) Close() error {
 }
 
 // freeAddress is a loopback address nothing listens on now.
-func freeAddress(t *testing.T) string {
+func freeAddress(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -238,7 +238,7 @@ func freeAddress(t *testing.T) string {
 // testClient keeps no connection open, so that no goroutine outlives a test.
 var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 
-func fetch(t *testing.T, url string) (int, string) {
+func fetch(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := testClient.Get(url)
 	if err != nil {
