@@ -1,9 +1,12 @@
 package collector
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/vramfit/vramfit/nvml"
 )
@@ -173,4 +177,33 @@ func (w *cutWriter) Write(p []byte) (int, error) {
 	w.writes++
 	w.cancel()
 	return len(p), nil
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"": false, "gzip": true, "deflate, gzip": true, "gzip;q=0.5": true, "gzip;q=0": false,
+		"gzip; q=0.0": false, "identity": false, "x-gzip": false, "br, gzip;q=1.0, *;q=0.1": true,
+	} {
+		assert.Equal(t, want, acceptsGzip(header), "%q", header)
+	}
+}
+
+// A scraper that asks for gzip gets the same metrics compressed.
+func TestMetricsGzip(t *testing.T) {
+	c, store := newTestCollector(t, openFleet(t, "dgx-h100"), testTargets)
+	h := metricsHandler(c, store)
+	plain := serveOnce(t, h, http.MethodGet, "/metrics")
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+	assert.Equal(t, plain.Header().Get("Content-Type"), rec.Header().Get("Content-Type"))
+	zr, err := gzip.NewReader(rec.Body)
+	require.NoError(t, err)
+	body, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	durations := regexp.MustCompile(`(?m)^vramfit_scrape_collector_duration_seconds.*$`)
+	assert.Equal(t, durations.ReplaceAllString(plain.Body.String(), ""), durations.ReplaceAllString(string(body), ""))
 }

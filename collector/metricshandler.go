@@ -70,7 +70,7 @@ func (h *gatherHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	format := expfmt.Negotiate(r.Header)
+	format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
 	w.Header().Set("Content-Type", string(format))
 	var out io.Writer = deadlineWriter{w: w, ctx: r.Context()}
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
@@ -106,6 +106,10 @@ func (h *gatherHandler) abort(err error) {
 	h.logger.Debug("the metrics response was cut off", "err", err)
 	panic(http.ErrAbortHandler)
 }
+
+// acceptedFormats are the exposition formats served, text first: those
+// promhttp serves by default.
+var acceptedFormats = expfmt.DefaultAcceptedFormats()
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
