@@ -97,6 +97,12 @@ func (f *serveFlags) run(e env) int {
 	e.logger.Info("build context", "build_context", version.BuildContext())
 	setMemoryLimit("/", e.logger)
 	if path := *f.web.WebConfigFile; path != "" {
+		// Checked by name, which never blocks: the toolkit would wait for
+		// ever on a FIFO, at start and at every request.
+		if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: not a regular file; want the YAML web configuration\n", programName, path)
+			return 1
+		}
 		if err := web.Validate(path); err != nil {
 			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: %v\n", programName, path, err)
 			return 1
