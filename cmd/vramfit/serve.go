@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,13 +97,20 @@ func (f *serveFlags) run(e env) int {
 	e.logger.Info("starting vramfit", "version", version.Info())
 	e.logger.Info("build context", "build_context", version.BuildContext())
 	setMemoryLimit("/", e.logger)
-	if path := *f.web.WebConfigFile; path != "" {
-		// Checked by name, which never blocks: the toolkit would wait for
-		// ever on a FIFO, at start and at every request.
-		if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
-			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: not a regular file; want the YAML web configuration\n", programName, path)
+	// Files read by code that does not check their type (exporter-toolkit
+	// reads the web configuration at every request) would wait on a FIFO
+	// for ever.
+	if err := refuseNotRegular("--web.config.file", *f.web.WebConfigFile, "the YAML web configuration"); err != nil {
+		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
+		return 1
+	}
+	if !slices.Contains(nvml.Fleets(), f.nvmlFake) {
+		if err := refuseNotRegular("--nvml.fake", f.nvmlFake, "a built-in fleet or a fleet file"); err != nil {
+			fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 			return 1
 		}
+	}
+	if path := *f.web.WebConfigFile; path != "" {
 		if err := web.Validate(path); err != nil {
 			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: %v\n", programName, path, err)
 			return 1
@@ -126,6 +134,18 @@ func (f *serveFlags) run(e env) int {
 		return 1
 	}
 	return f.serve(ctx, e.logger, store, backend, hup)
+}
+
+// refuseNotRegular refuses a file given by flag that exists and is not a
+// regular file. It looks at the name only, which never blocks.
+func refuseNotRegular(flag, path, want string) error {
+	if path == "" {
+		return nil
+	}
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%s %s: not a regular file; want %s", flag, path, want)
+	}
+	return nil
 }
 
 // metricsPathPattern keeps the telemetry path a plain path, which the

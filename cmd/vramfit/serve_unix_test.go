@@ -141,15 +141,19 @@ func TestServeFIFOTargets(t *testing.T) {
 	assert.Contains(t, stderr.String(), "is a named pipe (FIFO), not a regular file")
 }
 
-// A FIFO or a directory as the web configuration is refused at start; the
-// toolkit would have waited for a writer for ever.
-func TestServeWebConfigNotRegular(t *testing.T) {
+// A FIFO or a directory as the web configuration or the fake fleet is
+// refused at start; the toolkit and the fleet reader would have waited for
+// a writer for ever, SIGTERM or not.
+func TestServeFilesNotRegular(t *testing.T) {
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "web.yml")
+	fifo := filepath.Join(dir, "fifo.yml")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	for _, path := range []string{fifo, dir} {
 		status, stderr := runServe(t, "--web.config.file="+path, "--log.level=error")
 		assert.Equal(t, 1, status)
 		assert.Equal(t, "vramfit serve: --web.config.file "+path+": not a regular file; want the YAML web configuration\n", stderr)
+		status, stderr = runServe(t, "--nvml.fake="+path, "--log.level=error")
+		assert.Equal(t, 1, status)
+		assert.Equal(t, "vramfit serve: --nvml.fake "+path+": not a regular file; want a built-in fleet or a fleet file\n", stderr)
 	}
 }
