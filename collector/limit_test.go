@@ -207,3 +207,19 @@ func TestMetricsGzip(t *testing.T) {
 	durations := regexp.MustCompile(`(?m)^vramfit_scrape_collector_duration_seconds.*$`)
 	assert.Equal(t, durations.ReplaceAllString(plain.Body.String(), ""), durations.ReplaceAllString(string(body), ""))
 }
+
+// panickingGatherer is a collector with a bug.
+type panickingGatherer struct{}
+
+func (panickingGatherer) Gather() ([]*dto.MetricFamily, error) { panic("a bug") }
+
+// A panic while gathering fails the scrapes that shared it, as net/http
+// recovers a handler's panic, rather than ending the process from the
+// goroutine the gather runs on.
+func TestGatherPanicFailsTheScrape(t *testing.T) {
+	rec := serveOnce(t, MetricsHandler(panickingGatherer{}, time.Minute, discard()), http.MethodGet, "/metrics")
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	rec = serveOnce(t, (&Collector{logger: discard()}).shared("page", func() response { panic("a bug") }), http.MethodGet, "/")
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "cannot render the page\n", rec.Body.String())
+}

@@ -50,7 +50,14 @@ func MetricsHandler(g prometheus.Gatherer, timeout time.Duration, logger *slog.L
 func (h *gatherHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	ch := h.gathers.DoChan("gather", func() (any, error) {
+	ch := h.gathers.DoChan("gather", func() (res any, _ error) {
+		// A collector's panic would end the process (singleflight raises
+		// it again where no handler recovers it): fail the scrapes.
+		defer func() {
+			if r := recover(); r != nil {
+				res = gathered{err: fmt.Errorf("gathering panicked: %v", r)}
+			}
+		}()
 		families, err := h.gatherer.Gather()
 		return gathered{families, err}, nil
 	})

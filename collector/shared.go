@@ -21,7 +21,17 @@ type response struct {
 // per request. A request whose client leaves stops waiting at once.
 func (c *Collector) shared(key string, render func() response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ch := c.renders.DoChan(key, func() (any, error) { return render(), nil })
+		ch := c.renders.DoChan(key, func() (resp any, _ error) {
+			// A panic here would end the process (singleflight raises it
+			// again where no handler recovers it): fail the requests.
+			defer func() {
+				if r := recover(); r != nil {
+					c.logger.Error("rendering a page panicked", "page", key, "panic", r)
+					resp = textResponse(http.StatusInternalServerError, "cannot render the page")
+				}
+			}()
+			return render(), nil
+		})
 		select {
 		case res := <-ch:
 			resp := res.Val.(response)
