@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -47,7 +46,7 @@ func LoadTargets(path string) ([]Target, error) {
 // MaxTargetsFileSize: enough for ParseTargets to refuse an oversized file
 // without it being read whole.
 func ReadTargetsFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := model.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 	}
