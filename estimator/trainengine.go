@@ -10,9 +10,8 @@ import (
 // for a range of its versions: trainingProfiles is the one table of their
 // constants, each with its source.
 type trainingEngine struct {
-	name     string
-	engine   Engine
-	versions string
+	name   string
+	engine Engine
 	// masterWeights: the optimizer keeps an fp32 copy of trained weights
 	// narrower than 32 bits (mixed precision).
 	masterWeights bool
@@ -55,12 +54,14 @@ const lossChunks = 8
 
 // trainingProfiles holds the engines' constants, the newest profile of
 // each engine first. The engine-neutral model is the textbook one of
-// docs/estimator.md.
+// docs/estimator.md. The files named are those of github.com/pytorch/torchtune
+// at commit bd2a0fc7, github.com/huggingface/peft at 5d602fdb and
+// github.com/deepspeedai/DeepSpeed at edaa7221 (0.19.6).
 var trainingProfiles = []trainingEngine{
 	// Mixed precision as the ZeRO paper counts it: 16-bit weights and
 	// gradients, fp32 master weights and Adam states (16 bytes a
 	// parameter), fp32 logits, no recomputation unless asked.
-	{name: "neutral", engine: EngineNeutral, versions: "engine-neutral",
+	{name: "neutral", engine: EngineNeutral,
 		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1, gathered: 1},
 	// torchtune trains in pure bf16: "we don't support mixed-precision
 	// training" (docs/source/tutorials/memory_optimizations.rst L56-58); the
@@ -73,14 +74,16 @@ var trainingProfiles = []trainingEngine{
 	// of 8 at a time (the forward's upcast, then the backward's gradient),
 	// 2 + 4/8 bytes a logit. Its distributed recipes shard with FSDP, which
 	// prefetches the next layer (BACKWARD_PRE).
-	{name: "torchtune", engine: EngineTorchtune, versions: "torchtune 0.3 and later (chunked cross-entropy)",
+	// Versions: torchtune 0.3 and later.
+	{name: "torchtune", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1,
 		gathered: 2, gradientsFreeActivations: true},
 	// Before 0.3 the output projection returned fp32 logits
 	// (TransformerDecoder: self.output(h).float()) to
 	// torch.nn.CrossEntropyLoss, whose log_softmax keeps an fp32 output and
 	// whose backward starts from an fp32 gradient: 4 + 4 + 4 bytes a logit.
-	{name: "torchtune-0.2", engine: EngineTorchtune, versions: "torchtune 0.1 and 0.2 (fp32 logits, plain cross-entropy)",
+	// Versions: torchtune 0.1 and 0.2.
+	{name: "torchtune-0.2", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1,
 		gathered: 2, gradientsFreeActivations: true},
 	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
@@ -93,7 +96,8 @@ var trainingProfiles = []trainingEngine{
 	// turns it on for 4-bit models (src/peft/utils/other.py,
 	// use_gradient_checkpointing=True). Sharded, it runs FSDP through
 	// accelerate (prefetching the next layer).
-	{name: "hf", engine: EngineHF, versions: "PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49",
+	// Versions: PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49.
+	{name: "hf", engine: EngineHF,
 		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
 		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1, gathered: 2, gradientsFreeActivations: true},
 	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
@@ -107,7 +111,8 @@ var trainingProfiles = []trainingEngine{
 	// holds 4·largest_layer + 18·P/N (stage3.py,
 	// estimate_zero3_model_states_mem_needs). Host memory for offloaded
 	// states gets its estimator's additional_buffer_factor of 1.5.
-	{name: "deepspeed", engine: EngineDeepSpeed, versions: "DeepSpeed 0.14.3 and later",
+	// Versions: DeepSpeed 0.14.3 and later.
+	{name: "deepspeed", engine: EngineDeepSpeed,
 		masterWeights: true, fp32Gradients: true, transientGrads16: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
 		recompute: RecomputeNone, hostBuffer: 1.5, gathered: 1},
 }
