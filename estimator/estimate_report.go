@@ -179,6 +179,7 @@ func (r *Report) setEngineFigures(e *Estimation, l Layout, g GPU) {
 		return
 	}
 	r.KVCacheTokens, r.MaxConcurrency = res.KVCacheTokens, res.MaxConcurrency
+	r.Assumptions.MemoryUtilization = res.MemoryFraction
 	r.MaxBatch = int(res.MaxConcurrency)
 	r.MaxContext = int(min(res.KVCacheTokens, int64(MaxContext)))
 	if limit := e.model.MaxPositionEmbeddings; limit > 0 && !e.target.AllowLongContext {

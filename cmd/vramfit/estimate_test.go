@@ -246,6 +246,13 @@ func TestEstimateEngineJSON(t *testing.T) {
 	assert.Equal(t, float64(1), r["gpus_required"])
 	assert.Equal(t, "vllm-v1-0.18", r["assumptions"].(map[string]any)["engine_profile"])
 
+	// SGLang's mem_fraction_static defaults by GPU count: 0.88 on one.
+	status, stdout, stderr = runEstimate(t, "--model", "llama-3.1-8b", "--engine", "sglang", "--gpu", "h100-80gb", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r = decodeReports(t, stdout)[0]
+	assert.Equal(t, 0.88, r["assumptions"].(map[string]any)["memory_utilization"])
+	assert.Positive(t, r["kv_cache_tokens"])
+
 	status, stdout, stderr = runEstimate(t, "--model", "llama-3.1-8b", "--gpu", "h100-80gb", "--output", "json")
 	require.Equal(t, 0, status, stderr)
 	r = decodeReports(t, stdout)[0]
