@@ -68,6 +68,8 @@ func (e *Estimation) ServingEngine(l Layout, g EngineGPU) (engine.Result, error)
 		MaxModelLen:         e.in.context,
 		MaxNumBatchedTokens: e.target.MaxBatchedTokens,
 		MaxNumSeqs:          e.target.MaxNumSeqs,
+		BlockSize:           e.target.BlockSize,
+		EnforceEager:        e.target.EnforceEager,
 	}
 	return engine.Estimate(in)
 }

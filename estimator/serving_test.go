@@ -105,3 +105,21 @@ func TestCUDATotal(t *testing.T) {
 	assert.Equal(t, want, cudaTotal(EngineGPU{Name: "h200-141gb", TotalBytes: 143771 << 20}))
 	assert.Equal(t, int64(40<<30), cudaTotal(EngineGPU{Name: "NVIDIA Foo", TotalBytes: 41 << 30, ReservedBytes: 1 << 30}))
 }
+
+// TestServingEngineSettings: the target's engine settings reach the engine.
+func TestServingEngineSettings(t *testing.T) {
+	t.Parallel()
+	h100, err := LookupGPU("h100-80gb")
+	require.NoError(t, err)
+	run := func(target Target) engine.Result {
+		r, err := estimatePreset(t, target, "llama-3.1-8b").ServingEngine(one(), IdleGPU(h100))
+		require.NoError(t, err)
+		return r
+	}
+	def := run(Target{Engine: EngineVLLM})
+	set := run(Target{Engine: EngineVLLM, BlockSize: 48, EnforceEager: true, MaxNumSeqs: 64})
+	assert.Zero(t, set.KVCacheTokens%48, "whole blocks of 48 tokens")
+	assert.Positive(t, def.CUDAGraph)
+	assert.Zero(t, set.CUDAGraph, "no CUDA graphs")
+	assert.Less(t, set.Activation, def.Activation, "64 sequences sampled instead of 1024")
+}

@@ -53,6 +53,10 @@ type Target struct {
 	// GPUs share NVLink, where engines keep larger buffers outside PyTorch.
 	MaxNumSeqs int  `json:"max_num_seqs,omitempty"`
 	NVLink     bool `json:"nvlink,omitempty"`
+	// BlockSize is the tokens of one KV cache block (vLLM's block_size,
+	// SGLang's page_size); EnforceEager turns CUDA graphs off.
+	BlockSize    int  `json:"block_size,omitempty"`
+	EnforceEager bool `json:"enforce_eager,omitempty"`
 
 	TensorParallel   int  `json:"tensor_parallel,omitempty"`
 	PipelineParallel int  `json:"pipeline_parallel,omitempty"`
@@ -200,6 +204,7 @@ const (
 	maxLoRARank         = 1 << 16
 	maxLoRAModules      = 64
 	maxModuleNameLength = 128
+	maxBlockSize        = 1 << 16
 )
 
 // ErrInvalidTarget is wrapped by every error about a target's fields.
@@ -321,6 +326,7 @@ func (t Target) validateFields(named bool) []fieldError {
 	positive("batch", t.Batch, MaxBatch)
 	positive("max_batched_tokens", t.MaxBatchedTokens, MaxContext)
 	positive("max_num_seqs", t.MaxNumSeqs, MaxBatch)
+	positive("block_size", t.BlockSize, maxBlockSize)
 	positive("tensor_parallel", t.TensorParallel, maxParallel)
 	positive("pipeline_parallel", t.PipelineParallel, maxParallel)
 	positive("data_parallel", t.DataParallel, maxParallel)

@@ -525,7 +525,7 @@ func appliesTo(kv keyValue, w Workload) bool {
 			}
 		}
 		return false
-	case "max_num_seqs", "nvlink":
+	case "max_num_seqs", "nvlink", "block_size", "enforce_eager":
 		return w == Inference
 	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel",
 		"optimizer_in_backward", "offload":

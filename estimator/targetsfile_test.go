@@ -16,7 +16,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/targets/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: allow_long_context, batch, context, data_parallel, engine, engine_profile, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, max_num_seqs, memory_utilization, method, model, name, nvlink, offload, optimizer, optimizer_dtype, optimizer_in_backward, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
+		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: allow_long_context, batch, block_size, context, data_parallel, enforce_eager, engine, engine_profile, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, max_num_seqs, memory_utilization, method, model, name, nvlink, offload, optimizer, optimizer_dtype, optimizer_in_backward, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
 		"invalid-batch-zero.yml":    `:6: targets[1].batch: must be at least 1, got 0`,
 		"invalid-context-zero.yml":  `:4: targets[0].context: must be at least 1, got 0`,
 		"invalid-wrong-type.yml":    `:4: targets[0].batch: must be an integer, got str "four"`,

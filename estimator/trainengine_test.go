@@ -144,6 +144,7 @@ func TestEngineValidation(t *testing.T) {
 		{Target{OptimizerInBackward: true}, `optimizer_in_backward: applies to training workloads, not inference`},
 		{Target{Workload: Training, Engine: EngineDeepSpeed, Method: RuleOfThumb},
 			`engine: deepspeed has its own accounting; the rule-of-thumb method follows the seed article's rules only (use engine neutral or method detailed)`},
+		{Target{BlockSize: 16}, `block_size: applies to the serving engines vllm and sglang, not neutral`},
 		{Target{Workload: Training, Engine: "megatron"},
 			`engine: unknown "megatron"; valid: neutral, vllm, sglang, torchtune, hf, deepspeed`},
 	}
