@@ -43,7 +43,8 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 //
 //   - per layer, s·b·h·(4p+2) bytes that tensor parallelism leaves whole (the
 //     two LayerNorm inputs, the QKV and MLP inputs, two 1-byte dropout
-//     masks) and s·b·h·12p it splits; sequence parallelism splits both;
+//     masks), plus what the engine's norms keep beyond a LayerNorm's input,
+//     and s·b·h·12p it splits; sequence parallelism splits both;
 //   - the attention scores a·s²·b·(2p+1) (softmax, its dropout mask and
 //     output), split by tensor parallelism; FlashAttention keeps only a fp32
 //     log-sum-exp, 4·a·s·b; selective recomputation keeps neither;
@@ -73,7 +74,7 @@ func (e *Estimation) trainingActivationParts(l Layout, batch, context int) activ
 	h, a := float64(m.HiddenSize), float64(m.Heads)
 	sbh := s * b * h
 
-	whole, split := sbh*(4*p+2), sbh*12*p
+	whole, split := sbh*(4*p+2+e.in.trainer.normBytes), sbh*12*p
 	linear := whole + split/t
 	if e.in.sequenceParallel {
 		linear = (whole + split) / t

@@ -26,6 +26,9 @@ type trainingEngine struct {
 	// logitBytes is the bytes held per logit (one token × one vocabulary
 	// entry) when the loss's backward pass starts.
 	logitBytes float64
+	// normBytes is what a layer's two norms keep per element of the hidden
+	// state beyond the 2-byte inputs Korthikanti et al. count.
+	normBytes float64
 	// recompute is the activation checkpointing of the framework's recipes.
 	recompute Recompute
 	// recomputeQLoRA, when set, replaces recompute for qlora.
@@ -95,10 +98,15 @@ var trainingProfiles = []trainingEngine{
 	// checkpointing is off by default, but prepare_model_for_kbit_training
 	// turns it on for 4-bit models (src/peft/utils/other.py,
 	// use_gradient_checkpointing=True). Sharded, it runs FSDP through
-	// accelerate (prefetching the next layer).
+	// accelerate (prefetching the next layer). Transformers' RMSNorm
+	// (LlamaRMSNorm and its copies) upcasts its input to fp32 and keeps it,
+	// and the bf16 normalised output, for the backward pass: 4 + 2 bytes an
+	// element where a LayerNorm keeps its 2-byte input, 4 more for each of
+	// a layer's two norms. (torchtune's RMSNorm is written alike, but its
+	// recipes compile it, which fuses the norm and keeps its input alone.)
 	// Versions: PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49.
 	{name: "hf", engine: EngineHF,
-		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4, normBytes: 2 * 4,
 		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1, gathered: 2, gradientsFreeActivations: true},
 	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
 	// an fp32 copy of the gradients, fp32 master weights and Adam states,
@@ -106,14 +114,14 @@ var trainingProfiles = []trainingEngine{
 	// 8_optimizer_states_32bit" (deepspeed/runtime/zero/stage_1_and_2.py,
 	// estimate_zero2_model_states_mem_needs, from 0.14.3). It runs
 	// Transformers models (Trainer, accelerate), whose loss is the hf
-	// engine's. With ZeRO-2 and 3 the 16-bit gradients are reduced into the
+	// engine's, and so are its norms. With ZeRO-2 and 3 the 16-bit gradients are reduced into the
 	// fp32 partition, which is allocated once, bucket by bucket: ZeRO-3
 	// holds 4·largest_layer + 18·P/N (stage3.py,
 	// estimate_zero3_model_states_mem_needs). Host memory for offloaded
 	// states gets its estimator's additional_buffer_factor of 1.5.
 	// Versions: DeepSpeed 0.14.3 and later.
 	{name: "deepspeed", engine: EngineDeepSpeed,
-		masterWeights: true, fp32Gradients: true, transientGrads16: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4,
+		masterWeights: true, fp32Gradients: true, transientGrads16: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4, normBytes: 2 * 4,
 		recompute: RecomputeNone, hostBuffer: 1.5, gathered: 1},
 }
 
