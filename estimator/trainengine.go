@@ -39,8 +39,8 @@ type trainingEngine struct {
 	// gathered is how many units (layers) of sharded weights ZeRO-3/FSDP
 	// holds whole at once: the one computing, and the one prefetched.
 	gathered float64
-	// transientGrads16: with ZeRO stage 2 or 3 the 16-bit gradients are
-	// reduced into the fp32 partition bucket by bucket and not kept.
+	// transientGrads16: with ZeRO-3 the 16-bit gradients are reduced into
+	// the fp32 partition bucket by bucket and not kept.
 	transientGrads16 bool
 	// gradientsFreeActivations: the gradients are allocated during the
 	// backward pass as the activations it consumes are freed, and freed
@@ -114,9 +114,10 @@ var trainingProfiles = []trainingEngine{
 	// 8_optimizer_states_32bit" (deepspeed/runtime/zero/stage_1_and_2.py,
 	// estimate_zero2_model_states_mem_needs, from 0.14.3). It runs
 	// Transformers models (Trainer, accelerate), whose loss is the hf
-	// engine's, and so are its norms. With ZeRO-2 and 3 the 16-bit gradients are reduced into the
-	// fp32 partition, which is allocated once, bucket by bucket: ZeRO-3
-	// holds 4·largest_layer + 18·P/N (stage3.py,
+	// engine's, and so are its norms. ZeRO-2 keeps the 16-bit gradients'
+	// partition (2·P + 18·P/N); ZeRO-3 reduces them into the fp32
+	// partition bucket by bucket and holds 4·largest_layer + 18·P/N, the
+	// 18 being 2 for the 16-bit weights and 16 for the rest (stage3.py,
 	// estimate_zero3_model_states_mem_needs). Host memory for offloaded
 	// states gets its estimator's additional_buffer_factor of 1.5.
 	// Versions: DeepSpeed 0.14.3 and later.
@@ -223,7 +224,7 @@ func (e *Estimation) trainedStates(l Layout, n, largest float64, d DType) states
 	// the gradients themselves.
 	stepGrads := st.gradients
 	if te.fp32Gradients && d.Bits < 32 {
-		if te.transientGrads16 && l.ZeROStage >= 2 {
+		if te.transientGrads16 && l.ZeROStage == 3 {
 			st.gradients = 0
 		}
 		stepGrads = 4 * n / zeroShard(l, 1)

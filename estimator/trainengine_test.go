@@ -36,6 +36,11 @@ func TestEngineBytesPerParameter(t *testing.T) {
 		{"deepspeed zero 0", Target{Engine: EngineDeepSpeed}, 2 + 2 + 4 + 12, 0},
 		// ZeRO-3 on one GPU: 18 (estimate_zero3_model_states_mem_needs).
 		{"deepspeed zero 3", Target{Engine: EngineDeepSpeed, ZeROStage: 3}, 18, 0},
+		// ZeRO-2 on one GPU: 2 + 18 (estimate_zero2_model_states_mem_needs
+		// since 0.14.3, 2·P + 18·P/N).
+		{"deepspeed zero 2", Target{Engine: EngineDeepSpeed, ZeROStage: 2}, 2 + 18, 0},
+		// ZeRO-2 offloading the optimizer: 2·P on the GPU (the same).
+		{"deepspeed zero 2 offload", Target{Engine: EngineDeepSpeed, ZeROStage: 2, Offload: OffloadOptimizer}, 2, 16 * 1.5},
 		// Offloading the optimizer: the GPU keeps the weights; the host the
 		// master weights, states and fp32 gradients, with DeepSpeed's 1.5.
 		{"deepspeed offload optimizer", Target{Engine: EngineDeepSpeed, ZeROStage: 3, Offload: OffloadOptimizer}, 2, 16 * 1.5},
