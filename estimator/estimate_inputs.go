@@ -66,9 +66,8 @@ type inputs struct {
 	util                       float64
 	overhead                   float64
 
-	// adapterParams is the LoRA parameter count of the whole model,
-	// adapterLargest the elements of its largest adapter matrix.
-	adapterParams, adapterLargest float64
+	// adapters are the LoRA adapters of lora and qlora.
+	adapters adapters
 
 	// engine is the target's engine; trainer its training constants (the
 	// neutral ones for inference).
@@ -127,11 +126,11 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		in.adapter = mustDType(orDefault(loraDType(t.LoRA), in.trainer.adapterDType))
 		trained = in.adapter
 		in.grads = mustDType(orDefault(t.GradientDType, in.adapter.Name))
-		params, largest, err := adapterParameters(t.LoRA, m)
+		a, err := adapterParameters(t.LoRA, m)
 		if err != nil {
 			errs = append(errs, *err)
 		}
-		in.adapterParams, in.adapterLargest = params, largest
+		in.adapters = a
 	} else if in.workload == Training {
 		// Inference has no gradients (and its weights' format may be a
 		// checkpoint's quantisation, which training cannot keep).

@@ -114,7 +114,7 @@ func (e *Estimation) Assumptions() Assumptions {
 		if e.target.LoRA != nil && e.target.LoRA.Rank > 0 {
 			a.LoRARank = e.target.LoRA.Rank
 		}
-		a.LoRAParameters = int64(in.adapterParams)
+		a.LoRAParameters = int64(in.adapters.params)
 	}
 	return a
 }

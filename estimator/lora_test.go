@@ -23,14 +23,17 @@ func TestLoRAParameters(t *testing.T) {
 		{"q and v r8", &LoRA{Modules: []string{"q_proj", "v_proj"}}, 8 * 8192 * 2 * 32},
 	}
 	for _, tc := range tests {
-		got, _, err := adapterParameters(tc.lora, m)
+		a, err := adapterParameters(tc.lora, m)
 		require.Nil(t, err, tc.name)
-		assert.Equal(t, tc.want, got, tc.name)
+		assert.Equal(t, tc.want, a.params, tc.name)
 	}
 	// Mixtral's experts carry one adapter each.
-	got, _, err := adapterParameters(&LoRA{Rank: 1, Modules: []string{"w1"}}, presetModel(t, "mixtral-8x7b"))
+	a, err := adapterParameters(&LoRA{Rank: 1, Modules: []string{"w1"}}, presetModel(t, "mixtral-8x7b"))
 	require.Nil(t, err)
-	assert.Equal(t, float64((4096+14336)*8*32), got)
+	assert.Equal(t, float64((4096+14336)*8*32), a.params)
+	// w1 is a third of each expert's weights, and the experts nearly all of
+	// the layers' linear weights.
+	assert.InDelta(t, 1.0/3, a.baseShare, 0.01)
 }
 
 // llama65B is LLaMA-65B from its params.json (dim 8192, 80 layers, 64

@@ -26,6 +26,9 @@ type trainingEngine struct {
 	// logitBytes is the bytes held per logit (one token × one vocabulary
 	// entry) when the loss's backward pass starts.
 	logitBytes float64
+	// quantisesAdaptedOnly: qlora quantises only the linear layers that
+	// carry an adapter; the others stay in 16 bits.
+	quantisesAdaptedOnly bool
 	// normBytes is what a layer's two norms keep per element of the hidden
 	// state beyond the 2-byte inputs Korthikanti et al. count.
 	normBytes float64
@@ -76,11 +79,16 @@ var trainingProfiles = []trainingEngine{
 	// LinearCrossEntropyLoss): the bf16 logits are kept, and one fp32 chunk
 	// of 8 at a time (the forward's upcast, then the backward's gradient),
 	// 2 + 4/8 bytes a logit. Its distributed recipes shard with FSDP, which
-	// prefetches the next layer (BACKWARD_PRE).
+	// prefetches the next layer (BACKWARD_PRE). QLoRA replaces the weight of
+	// each LoRALinear by NF4 (torchtune/modules/peft/lora.py, quantize_base:
+	// to_nf4, blocks of 64 with 8-bit scalers per 256, nf4-dq's layout); a
+	// linear without an adapter stays bf16 (qlora_finetune.rst: "k_proj and
+	// output_proj ... don't have LoRA applied to them, so their base model
+	// parameters are not quantized").
 	// Versions: torchtune 0.3 and later.
 	{name: "torchtune", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1,
-		gathered: 2, gradientsFreeActivations: true},
+		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true},
 	// Before 0.3 the output projection returned fp32 logits
 	// (TransformerDecoder: self.output(h).float()) to
 	// torch.nn.CrossEntropyLoss, whose log_softmax keeps an fp32 output and
@@ -88,7 +96,7 @@ var trainingProfiles = []trainingEngine{
 	// Versions: torchtune 0.1 and 0.2.
 	{name: "torchtune-0.2", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1,
-		gathered: 2, gradientsFreeActivations: true},
+		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true},
 	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
 	// src/peft/tuners/tuners_utils.py cast_adapter_dtype); torch.optim
 	// keeps states in the parameters' dtype; Transformers' causal-LM loss

@@ -160,3 +160,20 @@ func TestEngineValidation(t *testing.T) {
 		assert.Equal(t, `target "t": `+tc.want, err.Error())
 	}
 }
+
+// TestTorchtuneQuantisesAdaptedLinearsOnly: torchtune's QLoRA turns only
+// the linears that carry an adapter into NF4; Llama-2-7B's other linears
+// stay bf16 (k_proj, o_proj and the MLP when q_proj and v_proj are adapted).
+func TestTorchtuneQuantisesAdaptedLinearsOnly(t *testing.T) {
+	t.Parallel()
+	qv := &LoRA{Modules: []string{"q_proj", "v_proj"}}
+	tt := estimatePreset(t, Target{Workload: QLoRAWork, Engine: EngineTorchtune, LoRA: qv}, "llama-2-7b")
+	hf := estimatePreset(t, Target{Workload: QLoRAWork, Engine: EngineHF, LoRA: qv}, "llama-2-7b")
+	m := tt.model
+	// 32 layers of 4·4096² + 3·4096·11008; q_proj and v_proj are 2·4096².
+	linear := 32.0 * (4*4096*4096 + 3*4096*11008)
+	adapted := 32.0 * 2 * 4096 * 4096
+	nf4 := model.NF4DoubleQuantBits / 8
+	assert.InDelta(t, adapted*nf4+2*(float64(m.Parameters)-adapted), tt.frozenWeights(one()), 1)
+	assert.InDelta(t, linear*nf4+2*(float64(m.Parameters)-linear), hf.frozenWeights(one()), 1)
+}
