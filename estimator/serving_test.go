@@ -24,14 +24,15 @@ func TestServingEngineFollowsTheEngine(t *testing.T) {
 		logged int64
 	}{
 		// v29: vLLM 0.19, Llama-3.1-8B-Instruct on one H100, utilization 0.95,
-		// max_model_len 16384: "GPU KV cache size: 476,016 tokens"
-		// (https://github.com/generative-computing/mellea/pull/416).
+		// max_model_len 16384: 476,016 KV cache tokens
+		// (https://github.com/llm-d-incubation/llm-d-planner/blob/main/accuracy/results/v0.19.0/logs/meta-llama-llama-3-1-8b--h100-80gb--tp1pp1dp1--16384.log).
 		{"v29", Target{Engine: EngineVLLM, EngineProfile: "vllm-v1-0.18", Model: model.ModelSource{Preset: "llama-3.1-8b"},
 			MemoryUtilization: 0.95, Context: 16384}, 1, 476_016},
 		// v17: vLLM 0.11 (V1), the same model, utilization 0.90,
-		// max_model_len 16000: 420,864 tokens.
+		// max_model_len 16000, blocks of 128: 420,864 tokens
+		// (https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/empirical-vllm-memory-results.md).
 		{"v17", Target{Engine: EngineVLLM, EngineProfile: "vllm-v1", Model: model.ModelSource{Preset: "llama-3.1-8b"},
-			Context: 16000}, 1, 420_864},
+			Context: 16000, BlockSize: 128}, 1, 420_864},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +73,8 @@ func TestServingEngineStartCondition(t *testing.T) {
 	assert.False(t, r.Starts)
 	assert.NotEmpty(t, r.Reason)
 
-	// Llama-3.3-70B in FP8 does not start on one H100 (record v19); it does
+	// Llama-3.3-70B in FP8 does not start on one H100 (record v19, "No
+	// available memory for the cache blocks", same source as v17); it does
 	// on two with tensor parallelism, which is what gpus_required says.
 	big := estimatePreset(t, Target{Engine: EngineVLLM, EngineProfile: "vllm-v1", Precision: "fp8", Context: 16000}, "llama-3.3-70b")
 	single, err := big.ServingEngine(one(), IdleGPU(h100))

@@ -19,7 +19,8 @@ func TestEngineBytesPerParameter(t *testing.T) {
 		target    Target
 		gpu, host float64 // bytes per parameter
 	}{
-		// torchtune: pure bf16, AdamW's states in bf16 (memory_optimizations.rst).
+		// torchtune: pure bf16, AdamW's states in bf16
+		// (https://github.com/pytorch/torchtune/blob/main/docs/source/tutorials/memory_optimizations.rst).
 		{"torchtune adamw", Target{Engine: EngineTorchtune}, 2 + 2 + 4, 0},
 		{"torchtune sgd-momentum", Target{Engine: EngineTorchtune, Optimizer: SGDMomentum}, 2 + 2 + 2, 0},
 		// bitsandbytes' 8-bit states whatever the engine; no master copy.
@@ -32,9 +33,12 @@ func TestEngineBytesPerParameter(t *testing.T) {
 		// hf on fp32 weights: 4 + 4 + 8, no master copy.
 		{"hf fp32", Target{Engine: EngineHF, Precision: "fp32"}, 16, 0},
 		// DeepSpeed: 16-bit weights and gradients, fp32 gradient copy,
-		// master weights and Adam states (stage_1_and_2.py's "18").
+		// master weights and Adam states (the "18" of
+		// https://github.com/deepspeedai/DeepSpeed/blob/master/deepspeed/runtime/zero/stage_1_and_2.py,
+		// estimate_zero2_model_states_mem_needs).
 		{"deepspeed zero 0", Target{Engine: EngineDeepSpeed}, 2 + 2 + 4 + 12, 0},
-		// ZeRO-3 on one GPU: 18 (estimate_zero3_model_states_mem_needs).
+		// ZeRO-3 on one GPU: 18 (estimate_zero3_model_states_mem_needs in
+		// https://github.com/deepspeedai/DeepSpeed/blob/master/deepspeed/runtime/zero/stage3.py).
 		{"deepspeed zero 3", Target{Engine: EngineDeepSpeed, ZeROStage: 3}, 18, 0},
 		// ZeRO-2 on one GPU: 2 + 18 (estimate_zero2_model_states_mem_needs
 		// since 0.14.3, 2·P + 18·P/N).

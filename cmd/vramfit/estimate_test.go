@@ -235,7 +235,8 @@ func TestEstimateEngineJSON(t *testing.T) {
 	t.Parallel()
 	// Record v29 of docs/engines.md: vLLM 0.19 logged 476,016 KV cache
 	// tokens for Llama-3.1-8B on one H100 at utilization 0.95 and
-	// max_model_len 16384; the accounting predicts 476,176.
+	// max_model_len 16384 (https://github.com/llm-d-incubation/llm-d-planner/blob/main/accuracy/results/v0.19.0/logs/meta-llama-llama-3-1-8b--h100-80gb--tp1pp1dp1--16384.log);
+	// the accounting predicts 476,176.
 	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-8b", "--engine", "vllm", "--engine-profile", "vllm-v1-0.18",
 		"--memory-utilization", "0.95", "--context", "16384", "--gpu", "h100-80gb", "--output", "json")
 	require.Equal(t, 0, status, stderr)
