@@ -29,6 +29,9 @@ type trainingEngine struct {
 	// quantisesAdaptedOnly: qlora quantises only the linear layers that
 	// carry an adapter; the others stay in 16 bits.
 	quantisesAdaptedOnly bool
+	// qloraRestBytes is the bytes a parameter qlora leaves unquantised
+	// (embeddings, LM head, norms) takes.
+	qloraRestBytes float64
 	// normBytes is what a layer's two norms keep per element of the hidden
 	// state beyond the 2-byte inputs Korthikanti et al. count.
 	normBytes float64
@@ -68,7 +71,7 @@ var trainingProfiles = []trainingEngine{
 	// gradients, fp32 master weights and Adam states (16 bytes a
 	// parameter), fp32 logits, no recomputation unless asked.
 	{name: "neutral", engine: EngineNeutral,
-		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1, gathered: 1},
+		masterWeights: true, adapterDType: "fp32", logitBytes: 4, recompute: RecomputeNone, hostBuffer: 1, gathered: 1, qloraRestBytes: 2},
 	// torchtune trains in pure bf16: "we don't support mixed-precision
 	// training" (docs/source/tutorials/memory_optimizations.rst L56-58); the
 	// model, adapters included, is built under the training dtype
@@ -88,7 +91,7 @@ var trainingProfiles = []trainingEngine{
 	// Versions: torchtune 0.3 and later.
 	{name: "torchtune", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 2 + 4.0/lossChunks, recompute: RecomputeFull, hostBuffer: 1,
-		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true},
+		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true, qloraRestBytes: 2},
 	// Before 0.3 the output projection returned fp32 logits
 	// (TransformerDecoder: self.output(h).float()) to
 	// torch.nn.CrossEntropyLoss, whose log_softmax keeps an fp32 output and
@@ -96,7 +99,7 @@ var trainingProfiles = []trainingEngine{
 	// Versions: torchtune 0.1 and 0.2.
 	{name: "torchtune-0.2", engine: EngineTorchtune,
 		statesAsParams: true, adapterDType: "bf16", logitBytes: 4 + 4 + 4, recompute: RecomputeFull, hostBuffer: 1,
-		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true},
+		gathered: 2, gradientsFreeActivations: true, quantisesAdaptedOnly: true, qloraRestBytes: 2},
 	// PEFT casts bf16/fp16 adapters to fp32 (autocast_adapter_dtype=True,
 	// src/peft/tuners/tuners_utils.py cast_adapter_dtype); torch.optim
 	// keeps states in the parameters' dtype; Transformers' causal-LM loss
@@ -105,7 +108,9 @@ var trainingProfiles = []trainingEngine{
 	// with its fp32 gradient: 2 + 4 + 4 bytes a logit. Gradient
 	// checkpointing is off by default, but prepare_model_for_kbit_training
 	// turns it on for 4-bit models (src/peft/utils/other.py,
-	// use_gradient_checkpointing=True). Sharded, it runs FSDP through
+	// use_gradient_checkpointing=True), and casts every parameter it does
+	// not quantise (embeddings, LM head, norms) to fp32 ("cast all non INT8
+	// parameters to fp32", same function). Sharded, it runs FSDP through
 	// accelerate (prefetching the next layer). Transformers' RMSNorm
 	// (LlamaRMSNorm and its copies) upcasts its input to fp32 and keeps it,
 	// and the bf16 normalised output, for the backward pass: 4 + 2 bytes an
@@ -115,7 +120,8 @@ var trainingProfiles = []trainingEngine{
 	// Versions: PEFT 0.10-0.20, Transformers 4.3x-4.5x, bitsandbytes 0.43-0.49.
 	{name: "hf", engine: EngineHF,
 		statesAsParams: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4, normBytes: 2 * 4,
-		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1, gathered: 2, gradientsFreeActivations: true},
+		recompute: RecomputeNone, recomputeQLoRA: RecomputeFull, hostBuffer: 1, gathered: 2, gradientsFreeActivations: true,
+		qloraRestBytes: 4},
 	// DeepSpeed's bf16/fp16 ZeRO optimizer: 16-bit weights and gradients,
 	// an fp32 copy of the gradients, fp32 master weights and Adam states,
 	// "18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit +
@@ -131,7 +137,7 @@ var trainingProfiles = []trainingEngine{
 	// Versions: DeepSpeed 0.14.3 and later.
 	{name: "deepspeed", engine: EngineDeepSpeed,
 		masterWeights: true, fp32Gradients: true, transientGrads16: true, adapterDType: "fp32", logitBytes: 2 + 4 + 4, normBytes: 2 * 4,
-		recompute: RecomputeNone, hostBuffer: 1.5, gathered: 1},
+		recompute: RecomputeNone, hostBuffer: 1.5, gathered: 1, qloraRestBytes: 2},
 }
 
 // trainingProfile returns the named profile of a training engine, or its

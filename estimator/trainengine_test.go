@@ -168,6 +168,7 @@ func TestEngineValidation(t *testing.T) {
 // TestTorchtuneQuantisesAdaptedLinearsOnly: torchtune's QLoRA turns only
 // the linears that carry an adapter into NF4; Llama-2-7B's other linears
 // stay bf16 (k_proj, o_proj and the MLP when q_proj and v_proj are adapted).
+// PEFT quantises them all.
 func TestTorchtuneQuantisesAdaptedLinearsOnly(t *testing.T) {
 	t.Parallel()
 	qv := &LoRA{Modules: []string{"q_proj", "v_proj"}}
@@ -179,5 +180,7 @@ func TestTorchtuneQuantisesAdaptedLinearsOnly(t *testing.T) {
 	adapted := 32.0 * 2 * 4096 * 4096
 	nf4 := model.NF4DoubleQuantBits / 8
 	assert.InDelta(t, adapted*nf4+2*(float64(m.Parameters)-adapted), tt.frozenWeights(one()), 1)
-	assert.InDelta(t, linear*nf4+2*(float64(m.Parameters)-linear), hf.frozenWeights(one()), 1)
+	// PEFT's prepare_model_for_kbit_training casts what bitsandbytes leaves
+	// unquantised to fp32.
+	assert.InDelta(t, linear*nf4+4*(float64(m.Parameters)-linear), hf.frozenWeights(one()), 1)
 }
