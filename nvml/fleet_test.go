@@ -22,7 +22,7 @@ func TestParseFleetErrors(t *testing.T) {
 		{"not a list", "gpus: {board: rtx-4090}", "f.yml:1: gpus: must be a list"},
 		{"unknown board", "gpus: [{board: rtx-5090}]", "f.yml:1: gpus[0].board: unknown board \"rtx-5090\"; known boards are a100-sxm4-40gb, a100-sxm4-80gb, h100-sxm5-80gb, h200-sxm5-141gb, rtx-4090"},
 		{"no board, no name", "gpus: [{memory_total: 8GiB}]", "f.yml:1: gpus[0]: set a board (a100-sxm4-40gb, a100-sxm4-80gb, h100-sxm5-80gb, h200-sxm5-141gb, rtx-4090) or a name"},
-		{"bad size", "gpus: [{board: rtx-4090, memory_used: 3 apples}]", "f.yml:1: gpus[0].memory_used: \"3 apples\" is not a memory size: want bytes or a number with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), such as 81559MiB"},
+		{"bad size", "gpus: [{board: rtx-4090, memory_used: 3 apples}]", `f.yml:1: gpus[0].memory_used: size "3 apples": unknown unit "apples"; valid: B, kB, MB, GB, TB, PB (powers of 1000) and KiB, MiB, GiB, TiB, PiB (powers of 1024)`},
 		{"huge size", "gpus: [{board: rtx-4090, memory_used: 2000000TiB}]", "f.yml:1: gpus[0].memory_used: \"2000000TiB\" is above the largest memory size allowed, 1PiB"},
 		{"used above total", "gpus: [{board: rtx-4090, memory_used: 24GiB}]", "f.yml:1: gpus[0]: used 25769803776 bytes and reserved 349175808 bytes exceed the total 25757220864 bytes"},
 		{"used and processes", "gpus:\n- board: rtx-4090\n  memory_used: 1GiB\n  processes: [{pid: 1, name: x, memory: 1GiB}]", "f.yml:2: gpus[0]: set memory_used or processes, not both: the processes' memory adds up to what is used"},
@@ -84,6 +84,8 @@ faults:
 	assert.Equal(t, Faults{Delay: 250 * time.Millisecond, Lost: []LostGPU{{GPU: 0, BackAfterSnapshots: 3}}}, fleet.Faults)
 }
 
+// Fleet files take sizes in the grammar of every size a user writes
+// (package bytesize, whose tests hold it), within the fleet's 1PiB bound.
 func TestParseByteSize(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -94,20 +96,29 @@ func TestParseByteSize(t *testing.T) {
 		{"1.5GiB", 3 << 29},
 		{"80GB", 80e9},
 		{"0", 0},
-		{"1PiB", 0}, // no such unit
-		{"-1GiB", 0},
-		{"1e9", 0},
-		{"Inf", 0},
-		{"GiB", 0},
+		{"24Gi", 24 << 30},        // as a targets file and Kubernetes write it
+		{"80 GiB", 80 << 30},      // as --gpu accepts it
+		{"79.19GiB", 85029615043}, // as an engine logs it, rounded up to a byte
+		{"1PiB", 1 << 50},         // the largest allowed
+		{"0.5PB", 5e14},
 	}
 	for _, tc := range tests {
 		got, err := parseByteSize(tc.in)
-		if tc.want == 0 && tc.in != "0" {
-			assert.Error(t, err, tc.in)
-			continue
-		}
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got, tc.in)
+	}
+	bad := []struct{ in, msg string }{
+		{"1.0000001PiB", `"1.0000001PiB" is above the largest memory size allowed, 1PiB`},
+		{"2000000TiB", `"2000000TiB" is above the largest memory size allowed, 1PiB`},
+		{"-1GiB", `size "-1GiB": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"1e9", `size "1e9": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"Inf", `size "Inf": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"GiB", `size "GiB": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
+		{"24G", `size "24G": unknown unit "G"; valid: B, kB, MB, GB, TB, PB (powers of 1000) and KiB, MiB, GiB, TiB, PiB (powers of 1024)`},
+	}
+	for _, tc := range bad {
+		_, err := parseByteSize(tc.in)
+		assert.EqualError(t, err, tc.msg, tc.in)
 	}
 }
 
