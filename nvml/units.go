@@ -22,7 +22,7 @@ type byteSize uint64
 func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := parseByteSize(n.Value)
 	if err != nil {
-		return err
+		return valueError(n, err)
 	}
 	*b = byteSize(v)
 	return nil
@@ -48,7 +48,7 @@ const maxFleetDuration = time.Hour
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 || v > maxFleetDuration {
-		return fmt.Errorf("%q is not a duration between 0s and 1h, such as 250ms or 2s", n.Value)
+		return valueError(n, fmt.Errorf("%q is not a duration between 0s and 1h, such as 250ms or 2s", n.Value))
 	}
 	*d = duration(v)
 	return nil
