@@ -88,9 +88,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
+# The demo listens on loopback only (a demo is no service to expose) and carries the
+# version like a real build.
+DEMO_ADDRESS ?= localhost:9847
 demo: ## the agent on a fake DGX H100 with the example targets
-	@echo "vramfit: open http://localhost:9847/ (metrics at /metrics, JSON at /api/v1/targets); Ctrl-C stops it"
-	$(GO) run $(PKG) serve --nvml.fake=dgx-h100 --config.file=deploy/examples/targets.yml --web.listen-address=:9847
+	@echo "vramfit: open http://$(DEMO_ADDRESS)/ (metrics at /metrics, JSON at /api/v1/targets); Ctrl-C stops it"
+	$(GO) run -ldflags "$(LDFLAGS)" $(PKG) serve --nvml.fake=dgx-h100 --config.file=deploy/examples/targets.yml --web.listen-address=$(DEMO_ADDRESS)
 
 golden: ## refresh cmd/vramfit/testdata/metrics.golden after an intended change; review the diff
 	$(GO) test $(PKG) -run TestMetricsGolden -count=1 -update

@@ -79,12 +79,15 @@ func (c *Collector) targetsResponse(v view) TargetsResponse {
 // cannot be read.
 func (c *Collector) InventoryHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		pods := c.askPods()
 		s, err := c.readDevices()
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()}, c.logger)
 			return
 		}
-		writeJSON(w, http.StatusOK, nvml.NewInventory(s), c.logger)
+		inv := nvml.NewInventory(s)
+		c.holdersOf(pods).addTo(&inv)
+		writeJSON(w, http.StatusOK, inv, c.logger)
 	})
 }
 

@@ -43,8 +43,10 @@ type Collector struct {
 	timeout time.Duration
 	logger  *slog.Logger
 
-	mu            sync.Mutex
-	lastNVMLError string // logged already
+	mu sync.Mutex
+	// lastError is each collector's last error ("" for none), logged
+	// already.
+	lastError map[string]string
 
 	// The series of the devices and targets last exported: rebuilt only
 	// when the devices, the targets or their plan change.
@@ -52,6 +54,25 @@ type Collector struct {
 	targetMetrics atomic.Pointer[targetMetrics]
 	// The last plan's targets grouped by memory cap.
 	capacityClasses atomic.Pointer[capacityClasses]
+
+	// The opt-in collectors; nil when off.
+	processes *processCollector
+	pods      *podCollector
+}
+
+// Option turns on an opt-in collector.
+type Option func(*Collector)
+
+// WithProcesses exports the processes holding each device's memory, the
+// top of each device by memory and the rest summed. The backend must list
+// them (nvml.Config.Processes).
+func WithProcesses(top int) Option {
+	return func(c *Collector) { c.processes = &processCollector{top: top} }
+}
+
+// WithPods exports the kubelet's allocations of the GPUs.
+func WithPods(lister PodLister) Option {
+	return func(c *Collector) { c.pods = &podCollector{lister: lister, timeout: c.timeout} }
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -59,8 +80,12 @@ var _ prometheus.Collector = (*Collector)(nil)
 // New returns a collector reading backend and placing store's targets. A
 // reading of the GPUs that takes longer than timeout is abandoned: that
 // scrape is served without the GPUs.
-func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger) *Collector {
-	return &Collector{backend: backend, store: store, timeout: timeout, logger: logger}
+func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger, opts ...Option) *Collector {
+	c := &Collector{backend: backend, store: store, timeout: timeout, logger: logger, lastError: map[string]string{}}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Describe implements prometheus.Collector with every family the collector
@@ -74,17 +99,26 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- scrapeSuccessDesc
 	ch <- scrapeDurationDesc
+	if c.processes != nil {
+		ch <- gpuProcessMemoryDesc
+	}
+	if c.pods != nil {
+		ch <- gpuAllocationDesc
+	}
 }
 
-// Collect implements prometheus.Collector: one reading of the GPUs, then
-// the targets placed on them. Either may fail alone.
+// Collect implements prometheus.Collector: one reading of the GPUs, who
+// holds them where those collectors are on (the kubelet asked beside the
+// reading), then the targets placed on them. Each may fail alone.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	pods := c.askPods()
 	start := time.Now()
 	snapshot, err := c.readDevices()
 	if err == nil {
 		collectGPUs(ch, snapshot, c.gpuMetricsFor(snapshot))
 	}
 	collectScrape(ch, nvmlCollector, start, err)
+	c.collectHolders(ch, snapshot, err, pods)
 
 	start = time.Now()
 	v := c.placeTargets(snapshot)
@@ -169,21 +203,29 @@ func (c *Collector) readDevices() (nvml.Snapshot, error) {
 // noteNVML logs when reading the GPUs starts or stops failing, or fails
 // differently, rather than at every scrape.
 func (c *Collector) noteNVML(err error) {
+	if !c.changed(nvmlCollector, err) {
+		return
+	}
+	if err != nil {
+		c.logger.Warn("cannot read the GPUs; exporting the targets' requirements without them", "err", err)
+	} else {
+		c.logger.Info("reading the GPUs again")
+	}
+}
+
+// changed records err as collector's last error and reports whether it
+// differs from the one before: the collector started or stopped failing,
+// or fails differently.
+func (c *Collector) changed(collector string, err error) bool {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
 	c.mu.Lock()
-	prev := c.lastNVMLError
-	c.lastNVMLError = msg
-	c.mu.Unlock()
-	switch {
-	case msg == prev:
-	case err != nil:
-		c.logger.Warn("cannot read the GPUs; exporting the targets' requirements without them", "err", err)
-	default:
-		c.logger.Info("reading the GPUs again")
-	}
+	defer c.mu.Unlock()
+	prev := c.lastError[collector]
+	c.lastError[collector] = msg
+	return msg != prev
 }
 
 // placeTargets places every target on the snapshot's devices, with the
@@ -221,13 +263,19 @@ func (c *Collector) placeTargets(s nvml.Snapshot) view {
 
 // scrapeSeries are the series of vramfit_scrape_collector_*, by collector.
 var scrapeSeries = map[string]struct{ duration, success *series }{
-	nvmlCollector:    {newSeries(scrapeDurationDesc, nvmlCollector), newSeries(scrapeSuccessDesc, nvmlCollector)},
-	targetsCollector: {newSeries(scrapeDurationDesc, targetsCollector), newSeries(scrapeSuccessDesc, targetsCollector)},
+	nvmlCollector:      {newSeries(scrapeDurationDesc, nvmlCollector), newSeries(scrapeSuccessDesc, nvmlCollector)},
+	targetsCollector:   {newSeries(scrapeDurationDesc, targetsCollector), newSeries(scrapeSuccessDesc, targetsCollector)},
+	processesCollector: {newSeries(scrapeDurationDesc, processesCollector), newSeries(scrapeSuccessDesc, processesCollector)},
+	podsCollector:      {newSeries(scrapeDurationDesc, podsCollector), newSeries(scrapeSuccessDesc, podsCollector)},
 }
 
 func collectScrape(ch chan<- prometheus.Metric, name string, start time.Time, err error) {
+	collectScrapeTook(ch, name, time.Since(start), err)
+}
+
+func collectScrapeTook(ch chan<- prometheus.Metric, name string, took time.Duration, err error) {
 	s, b := scrapeSeries[name], newGaugeSamples(2)
-	ch <- b.add(s.duration, time.Since(start).Seconds())
+	ch <- b.add(s.duration, took.Seconds())
 	ch <- b.add(s.success, boolValue(err == nil))
 }
 

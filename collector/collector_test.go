@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -322,7 +323,7 @@ func assertScrapeSuccess(t *testing.T, c prometheus.Collector, want map[string]f
 	var lines strings.Builder
 	lines.WriteString("# HELP vramfit_scrape_collector_success Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them.\n")
 	lines.WriteString("# TYPE vramfit_scrape_collector_success gauge\n")
-	for _, name := range []string{"nvml", "targets"} {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		fmt.Fprintf(&lines, "vramfit_scrape_collector_success{collector=%q} %v\n", name, want[name])
 	}
 	assert.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(lines.String()), "vramfit_scrape_collector_success"))

@@ -36,6 +36,10 @@ type statusPage struct {
 	HostGPU     string
 	GPUs        []gpuRow
 	Targets     []targetRow
+	// ShowHolders is set when a collector of who holds the GPUs is on;
+	// HoldersError says why the kubelet could not be asked.
+	ShowHolders  bool
+	HoldersError string
 }
 
 type gpuRow struct {
@@ -47,6 +51,8 @@ type gpuRow struct {
 	Reserved, Free    string
 	// Widths of the bar's parts, in percent of the total.
 	UsedPct, ReservedPct, FreePct float64
+	// Holders are the device's processes and pods, one line each.
+	Holders []string
 }
 
 type targetRow struct {
@@ -70,8 +76,12 @@ type componentCell struct{ Name, Value string }
 // every target's verdict, rendered on the server, without scripts.
 func (c *Collector) StatusHandler(metricsPath string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		pods := c.askPods()
+		v := c.look()
+		page := newStatusPage(v, metricsPath)
+		c.holdersOf(pods).addToPage(&page, v.snapshot.Devices)
 		var buf bytes.Buffer
-		if err := statusTemplate.Execute(&buf, newStatusPage(c.look(), metricsPath)); err != nil {
+		if err := statusTemplate.Execute(&buf, page); err != nil {
 			c.logger.Error("rendering the status page", "err", err)
 			http.Error(w, "cannot render the status page", http.StatusInternalServerError)
 			return

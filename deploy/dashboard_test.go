@@ -117,6 +117,11 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		{"exporter health: scrapes", "stat", []string{"up{"}},
 		{"exporter health: collectors", "state-timeline", []string{"vramfit_scrape_collector_success"}},
 		{"exporter health: reloads", "state-timeline", []string{"vramfit_config_last_reload_successful"}},
+		// The inventory's rows come from a series a lost GPU keeps (the e2e loses one).
+		{"GPU inventory, lost GPUs included", "table", []string{"vramfit_gpu_up{", "group_left (name,", "vramfit_gpu_info{"}},
+		{"GPU inventory: utilisation", "table", []string{"vramfit_gpu_utilization_ratio{"}},
+		{"GPU inventory: temperature", "table", []string{"vramfit_gpu_temperature_celsius{"}},
+		{"GPU inventory: power", "table", []string{"vramfit_gpu_power_watts{"}},
 	}
 	for _, tt := range tests {
 		assert.True(t, has(tt.panelType, tt.parts...), "no %s panel queries %v (%s)", tt.panelType, tt.parts, tt.what)

@@ -1,6 +1,7 @@
 // Package deploy generates the Kubernetes manifests that are copies of other
 // files in deploy/ (the PrometheusRule from the rule files, the targets of the
-// ConfigMap from the example targets), and reads the rule files and the Grafana
+// ConfigMap from the example targets, and the same with the dashboard for the
+// Helm chart, which can read only files inside its directory), and reads the rule files and the Grafana
 // dashboard so that tests can check them and evaluate their queries.
 //
 // `make manifests` writes the generated files; a test fails when they drift
@@ -20,6 +21,11 @@ const (
 	PrometheusRuleFile = "kubernetes/prometheusrule.yaml"
 	TargetsFile        = "kubernetes/targets.yml"
 	ExampleTargetsFile = "examples/targets.yml"
+
+	ChartDir           = "helm/vramfit"
+	ChartRulesFile     = ChartDir + "/files/rules.yml"
+	ChartTargetsFile   = ChartDir + "/files/targets.yml"
+	ChartDashboardFile = ChartDir + "/files/vramfit.json"
 )
 
 // File is a generated file: its path relative to the deploy directory and its
@@ -39,9 +45,21 @@ func Generate(deployDir string) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating %s: %w", TargetsFile, err)
 	}
+	chartRules, err := chartRules(deployDir)
+	if err != nil {
+		return nil, fmt.Errorf("generating %s: %w", ChartRulesFile, err)
+	}
+	// JSON has no comments: the chart's template says where the copy comes from.
+	dashboard, err := os.ReadFile(filepath.Join(deployDir, DashboardFile))
+	if err != nil {
+		return nil, fmt.Errorf("generating %s: %w", ChartDashboardFile, err)
+	}
 	return []File{
 		{Path: PrometheusRuleFile, Content: rule},
 		{Path: TargetsFile, Content: targets},
+		{Path: ChartRulesFile, Content: chartRules},
+		{Path: ChartTargetsFile, Content: targets},
+		{Path: ChartDashboardFile, Content: dashboard},
 	}, nil
 }
 

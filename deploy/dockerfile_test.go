@@ -71,12 +71,25 @@ func TestDockerfile(t *testing.T) {
 	require.Len(t, stages, 2, "a build stage and a runtime stage")
 	build, runtime := stages[0], stages[1]
 
-	// The build uses cgo through the Makefile's build target, which sets CGO_ENABLED=1.
-	assert.Regexp(t, `^golang:\S+ AS build$`, build.From)
-	assert.True(t, strings.Contains(strings.Join(build.args("RUN"), "\n"), "make build"), "build with `make build`")
-	makefile, err := os.ReadFile("../Makefile")
+	// The build stage runs on the builder's platform and cross-compiles for the target's
+	// with the rule make release uses, which sets CGO_ENABLED=1.
+	assert.Regexp(t, `^--platform=\$BUILDPLATFORM golang:\S+ AS build$`, build.From)
+	assert.Contains(t, build.args("ARG"), "TARGETARCH")
+	run := strings.Join(build.args("RUN"), "\n")
+	assert.Contains(t, run, "make build-linux-$arch")
+	deployMk, err := os.ReadFile("deploy.mk")
 	require.NoError(t, err)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^build:.*\n\tCGO_ENABLED=1 `), string(makefile))
+	assert.Regexp(t, regexp.MustCompile(`(?m)^\$\(addprefix build-linux-,\$\(RELEASE_ARCHES\)\): build-linux-%:\n\tCGO_ENABLED=1 GOOS=linux GOARCH=\$\* `), string(deployMk))
+	// Each release architecture's cross compiler (CROSS_CC_arch) is installed from the
+	// Debian package that provides it: aarch64-linux-gnu-gcc from gcc-aarch64-linux-gnu.
+	arches := regexp.MustCompile(`(?m)^RELEASE_ARCHES := (.+)$`).FindStringSubmatch(string(deployMk))
+	require.NotNil(t, arches, "RELEASE_ARCHES in deploy.mk")
+	for _, arch := range strings.Fields(arches[1]) {
+		cc := regexp.MustCompile(`(?m)^CROSS_CC_` + arch + ` := (\S+)-gcc$`).FindStringSubmatch(string(deployMk))
+		require.NotNil(t, cc, "CROSS_CC_%s in deploy.mk", arch)
+		triplet := strings.ReplaceAll(cc[1], "_", "-")
+		assert.Contains(t, run, "gcc-"+triplet+" libc6-dev-"+arch+"-cross", "the Dockerfile installs the %s cross compiler", arch)
+	}
 
 	// The runtime has glibc (the binary links NVML through cgo) from the same Debian
 	// release the binary was built on.

@@ -45,7 +45,9 @@ type (
 		} `yaml:"spec"`
 	}
 	podSpec struct {
-		Affinity struct {
+		RuntimeClassName  string `yaml:"runtimeClassName"`
+		PriorityClassName string `yaml:"priorityClassName"`
+		Affinity          struct {
 			NodeAffinity struct {
 				Required struct {
 					Terms []struct {
@@ -266,11 +268,16 @@ func TestDaemonSet(t *testing.T) {
 		}
 	}
 	assert.Contains(t, keys, "nvidia.com/gpu.present")
-	tolerated := false
-	for _, tol := range pod.Tolerations {
-		tolerated = tolerated || tol.Key == "nvidia.com/gpu" && tol.Operator == "Exists"
+	for _, effect := range []string{"NoSchedule", "NoExecute"} {
+		tolerated := false
+		for _, tol := range pod.Tolerations {
+			tolerated = tolerated || tol.Key == "nvidia.com/gpu" && tol.Operator == "Exists" && tol.Effect == effect
+		}
+		assert.True(t, tolerated, "tolerate the nvidia.com/gpu taint with effect %s", effect)
 	}
-	assert.True(t, tolerated, "tolerate the nvidia.com/gpu taint")
+	// The NVIDIA runtime injects NVML; it is no longer containerd's default under CDI.
+	assert.Equal(t, "nvidia", pod.RuntimeClassName)
+	assert.Equal(t, "system-node-critical", pod.PriorityClassName)
 
 	// Privileges: none.
 	require.NotNil(t, pod.SecurityContext.RunAsNonRoot)
@@ -362,16 +369,20 @@ func TestServiceAndServiceMonitor(t *testing.T) {
 	assert.True(t, instanceFromNode, "instance must be the node's name: alerts and the dashboard speak of hosts")
 }
 
-// TestKustomizeBuild renders the kustomization with kubectl, where it is
-// installed, and checks what kustomize adds: the namespace and the hashed
-// ConfigMap name in the DaemonSet.
+// TestKustomizeBuild renders the kustomization as `kubectl apply -k` does and
+// checks what kustomize adds: the namespace and the hashed ConfigMap name in
+// the DaemonSet.
 func TestKustomizeBuild(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not installed: the manifests are checked structurally only (the other tests)")
+	// kubectl kustomize where kubectl is installed, else kustomize build
+	// ($KUSTOMIZE: make passes the one it installs).
+	var cmd *exec.Cmd
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
+		cmd = exec.Command(kubectl, "kustomize", kubernetesDir)
+	} else {
+		cmd = exec.Command(lookTool(t, "KUSTOMIZE", "kustomize", "install kubectl, or run `make kustomize-install`"), "build", kubernetesDir)
 	}
-	out, err := exec.Command(kubectl, "kustomize", kubernetesDir).Output()
-	require.NoError(t, err, "kubectl kustomize %s", kubernetesDir)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", cmd)
 
 	targets, err := os.ReadFile(TargetsFile)
 	require.NoError(t, err)

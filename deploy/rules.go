@@ -90,19 +90,9 @@ func LoadRuleGroups(deployDir string) ([]RuleGroup, error) {
 // that block styles and comments survive and a reviewer can diff it against
 // the rule files.
 func prometheusRule(deployDir string) ([]byte, error) {
-	files, err := RuleFiles(deployDir)
+	groups, sources, err := ruleGroupsNode(deployDir)
 	if err != nil {
 		return nil, err
-	}
-	groups := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-	sources := make([]string, 0, len(files))
-	for _, path := range files {
-		items, err := groupNodes(path)
-		if err != nil {
-			return nil, err
-		}
-		groups.Content = append(groups.Content, items...)
-		sources = append(sources, filepath.ToSlash(filepath.Join("deploy", RulesDir, filepath.Base(path))))
 	}
 	doc := mapping(
 		"apiVersion", scalar("monitoring.coreos.com/v1"),
@@ -115,6 +105,38 @@ func prometheusRule(deployDir string) ([]byte, error) {
 	)
 	doc.HeadComment = generatedHeader(sources...)
 	return encodeYAML(doc)
+}
+
+// chartRules renders the rule files under deployDir as the spec of the Helm
+// chart's PrometheusRule: the groups alone, copied as prometheusRule does.
+func chartRules(deployDir string) ([]byte, error) {
+	groups, sources, err := ruleGroupsNode(deployDir)
+	if err != nil {
+		return nil, err
+	}
+	doc := mapping("groups", groups)
+	doc.HeadComment = generatedHeader(sources...)
+	return encodeYAML(doc)
+}
+
+// ruleGroupsNode returns the groups of every rule file under deployDir as one
+// YAML list, with the files' paths in the repository.
+func ruleGroupsNode(deployDir string) (*yaml.Node, []string, error) {
+	files, err := RuleFiles(deployDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	sources := make([]string, 0, len(files))
+	for _, path := range files {
+		items, err := groupNodes(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		groups.Content = append(groups.Content, items...)
+		sources = append(sources, filepath.ToSlash(filepath.Join("deploy", RulesDir, filepath.Base(path))))
+	}
+	return groups, sources, nil
 }
 
 // groupNodes returns the items of the "groups" list of one rule file.

@@ -14,6 +14,7 @@ import (
 
 const (
 	unitFile    = "systemd/vramfit.service"
+	socketFile  = "systemd/vramfit.socket"
 	envFile     = "systemd/vramfit.env"
 	installPath = "/usr/local/bin/vramfit"
 )
@@ -63,7 +64,8 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 		{"ProtectHome", "yes"},
 		{"PrivateTmp", "yes"},
 		{"DevicePolicy", "closed"},
-		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+		// AF_VSOCK: --web.listen-address takes vsock:// addresses.
+		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_VSOCK"},
 		{"MemoryMax", "256M"},
 	}
 	for _, tt := range tests {
@@ -92,29 +94,46 @@ func TestSystemdEnvironmentFile(t *testing.T) {
 	assert.True(t, strings.HasPrefix(options[0], `"`) && strings.HasSuffix(options[0], `"`), "quote OPTIONS: it holds several words")
 }
 
-// TestSystemdAnalyze verifies the unit with systemd-analyze, where it is
-// installed: no warning from `verify`, and an exposure level of at most 2.0
-// ("OK") from `security`. verify checks that ExecStart's binary exists, so the
-// unit is verified in a copy whose ExecStart names a stand-in executable.
+// TestSystemdSocket checks the socket unit: it listens on the agent's port,
+// and the service it starts is vramfit.service (by the shared name).
+func TestSystemdSocket(t *testing.T) {
+	u := parseUnit(t, socketFile)
+	assert.Equal(t, []string{"9847"}, u["Socket"]["ListenStream"])
+	assert.Empty(t, u["Socket"]["Service"], "the socket starts the service of its own name")
+	assert.Equal(t, strings.TrimSuffix(filepath.Base(unitFile), ".service"), strings.TrimSuffix(filepath.Base(socketFile), ".socket"))
+	assert.Equal(t, []string{"sockets.target"}, u["Install"]["WantedBy"])
+	data, err := os.ReadFile(envFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "--web.systemd-socket", "the environment file names the flag that takes the socket")
+}
+
+// TestSystemdAnalyze verifies the units with systemd-analyze: no warning from
+// `verify` on the service and the socket, and an exposure level of at most
+// 2.0 ("OK") from `security`. verify checks that ExecStart's binary exists, so
+// the units are verified in a copy whose ExecStart names a stand-in
+// executable.
 func TestSystemdAnalyze(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed: the unit is checked by TestSystemdUnitIsHardened only")
-	}
+	analyze := lookTool(t, "SYSTEMD_ANALYZE", "systemd-analyze", "it comes with systemd: apt-get install systemd")
 	data, err := os.ReadFile(unitFile)
 	require.NoError(t, err)
 	dir := t.TempDir()
 	binary := filepath.Join(dir, "vramfit")
 	require.NoError(t, os.WriteFile(binary, []byte("#!/bin/sh\n"), 0o755))
 	require.Contains(t, string(data), "ExecStart="+installPath+" ")
-	copied := filepath.Join(dir, "vramfit.service")
-	require.NoError(t, os.WriteFile(copied, []byte(strings.ReplaceAll(string(data), "ExecStart="+installPath, "ExecStart="+binary)), 0o644))
+	service := filepath.Join(dir, filepath.Base(unitFile))
+	require.NoError(t, os.WriteFile(service, []byte(strings.ReplaceAll(string(data), "ExecStart="+installPath, "ExecStart="+binary)), 0o644))
+	socket := filepath.Join(dir, filepath.Base(socketFile))
+	data, err = os.ReadFile(socketFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(socket, data, 0o644))
 
-	out, err := exec.Command(analyze, "verify", copied).CombinedOutput()
-	require.NoError(t, err, "systemd-analyze verify: %s", out)
-	assert.Empty(t, string(out), "systemd-analyze verify warns")
+	for _, u := range []string{service, socket} {
+		out, err := exec.Command(analyze, "verify", u).CombinedOutput()
+		require.NoError(t, err, "systemd-analyze verify %s: %s", filepath.Base(u), out)
+		assert.Empty(t, string(out), "systemd-analyze verify %s warns", filepath.Base(u))
+	}
 
 	// --threshold counts in tenths of the level it prints: 20 is 2.0.
-	out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", copied).CombinedOutput()
+	out, err := exec.Command(analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", service).CombinedOutput()
 	assert.NoError(t, err, "systemd-analyze security: exposure above 2.0:\n%s", out)
 }

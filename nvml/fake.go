@@ -54,12 +54,18 @@ const (
 	fakeCallsPerGPU      = 10
 	fakeCallsPerMIGGPU   = 1
 	fakeCallsPerInstance = 4
+	// With processes, every GPU not in MIG mode and every instance lists
+	// its compute and its graphics processes.
+	fakeCallsPerProcessList = 2
 )
 
 // Fake is a pure-Go backend serving a Fleet.
 type Fake struct {
 	flight flight
 	calls  atomic.Uint64
+	// processes serves the fleet's processes; set before the first
+	// snapshot.
+	processes bool
 
 	mu        sync.Mutex
 	fleet     Fleet
@@ -70,9 +76,9 @@ type Fake struct {
 
 var _ Backend = (*Fake)(nil)
 
-// NewFake returns a backend serving fleet.
+// NewFake returns a backend serving fleet, its processes included.
 func NewFake(fleet Fleet) *Fake {
-	f := &Fake{}
+	f := &Fake{processes: true}
 	f.flight.read = f.read
 	f.fleet = cloneFleet(fleet)
 	f.setFaultsLocked(fleet.Faults)
@@ -173,6 +179,15 @@ func (f *Fake) read() (Snapshot, error) {
 			d.Memory.Free = d.Memory.Total + 1<<30
 		}
 		checkDevice(d)
+		switch {
+		case !f.processes || d.Err != nil || (!d.IsMIG() && d.MIGMode == MIGEnabled):
+			d.Processes = nil // not listed; a GPU in MIG mode: its instances are
+		case d.Processes == nil:
+			d.Processes = []Process{} // listed, and none
+			fallthrough
+		default:
+			f.calls.Add(fakeCallsPerProcessList)
+		}
 	}
 	for gpu := range lost {
 		f.lostSeen[gpu]++

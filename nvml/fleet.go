@@ -279,10 +279,11 @@ func (b *fleetBuilder) addGPU(g gpuSpec, spec board, path string, v1Only bool) e
 		return err
 	}
 
-	used, err := b.used(g.MemoryUsed, g.Processes, g.Line, path)
+	used, processes, err := b.used(g.MemoryUsed, g.Processes, g.Line, path)
 	if err != nil {
 		return err
 	}
+	d.Processes = processes
 	migs, migUsed, err := b.migInstances(d, g, spec, path, v1Only)
 	if err != nil {
 		return err
@@ -327,29 +328,38 @@ func (b *fleetBuilder) setReadings(d *Device, g gpuSpec, path string) error {
 	return nil
 }
 
-// used is the memory that memory_used or the processes (not both) set.
-func (b *fleetBuilder) used(memoryUsed *byteSize, processes []processSpec, line int, path string) (uint64, error) {
+// used is the memory that memory_used or the processes (not both) set,
+// and the processes, largest first.
+func (b *fleetBuilder) used(memoryUsed *byteSize, processes []processSpec, line int, path string) (uint64, []Process, error) {
 	if memoryUsed != nil && len(processes) > 0 {
-		return 0, b.errorf(line, path, "set memory_used or processes, not both: the processes' memory adds up to what is used")
+		return 0, nil, b.errorf(line, path, "set memory_used or processes, not both: the processes' memory adds up to what is used")
 	}
 	if memoryUsed != nil {
-		return uint64(*memoryUsed), nil
+		return uint64(*memoryUsed), nil, nil
 	}
 	if len(processes) > maxProcesses {
-		return 0, b.errorf(line, path+".processes", "%d processes: at most %d", len(processes), maxProcesses)
+		return 0, nil, b.errorf(line, path+".processes", "%d processes: at most %d", len(processes), maxProcesses)
 	}
 	var sum uint64
+	out := make([]Process, 0, len(processes))
+	seen := make(map[int]bool, len(processes))
 	for i, p := range processes {
 		field := fmt.Sprintf("%s.processes[%d]", path, i)
 		if p.PID <= 0 || p.PID > math.MaxInt32 {
-			return 0, b.errorf(p.Line, field+".pid", "%d is not a process id above 0", p.PID)
+			return 0, nil, b.errorf(p.Line, field+".pid", "%d is not a process id above 0", p.PID)
 		}
+		if seen[p.PID] {
+			return 0, nil, b.errorf(p.Line, field+".pid", "process %d is listed twice on this device", p.PID)
+		}
+		seen[p.PID] = true
 		if p.Name == "" || controlCharsPattern.MatchString(p.Name) {
-			return 0, b.errorf(p.Line, field+".name", "must be set, without control characters")
+			return 0, nil, b.errorf(p.Line, field+".name", "must be set, without control characters")
 		}
 		sum += uint64(p.Memory) // each is at most 1PiB: no overflow
+		out = append(out, Process{PID: uint32(p.PID), Name: p.Name, MemoryUsed: uint64(p.Memory), MemoryKnown: true})
 	}
-	return sum, nil
+	sortProcesses(out)
+	return sum, out, nil
 }
 
 func (b *fleetBuilder) migInstances(parent Device, g gpuSpec, spec board, path string, v1Only bool) ([]Device, uint64, error) {
@@ -369,7 +379,7 @@ func (b *fleetBuilder) migInstances(parent Device, g gpuSpec, spec board, path s
 		} else if !known {
 			return nil, 0, b.errorf(m.Line, field+".memory_total", "must be set: the memory of profile %s on this board is not built in", m.Profile)
 		}
-		used, err := b.used(m.MemoryUsed, m.Processes, m.Line, field)
+		used, processes, err := b.used(m.MemoryUsed, m.Processes, m.Line, field)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -387,6 +397,7 @@ func (b *fleetBuilder) migInstances(parent Device, g gpuSpec, spec board, path s
 			ParentUUID:        parent.UUID,
 			MIGProfile:        m.Profile,
 			Memory:            mem,
+			Processes:         processes,
 		}
 		if !migUUIDPattern.MatchString(d.UUID) || b.uuids[d.UUID] {
 			return nil, 0, b.errorf(m.Line, field+".uuid", "%q is not a unique MIG UUID such as MIG-1d7c3c1e-9a41-5b0e-8f3e-6c2a9b7d4e10", d.UUID)

@@ -8,6 +8,9 @@ type Inventory struct {
 	CUDADriverVersion string         `json:"cuda_driver_version"`
 	NVMLVersion       string         `json:"nvml_version"`
 	Devices           []InventoryGPU `json:"devices"`
+	// PodsError says why the kubelet could not be asked; absent when it
+	// could, or was not asked.
+	PodsError string `json:"pods_error,omitempty"`
 }
 
 // InventoryDevice holds what GPUs and MIG instances share. Memory fields
@@ -25,6 +28,28 @@ type InventoryDevice struct {
 	MemoryReservedBytes *uint64 `json:"memory_reserved_bytes"`
 	MIGMode             string  `json:"mig_mode"`
 	Error               *string `json:"error"`
+	// Processes hold memory on the device, largest first; absent where
+	// they were not listed (the process collector is off, the device is
+	// down, or it is a GPU in MIG mode, whose instances list them).
+	Processes []InventoryProcess `json:"processes,omitzero"`
+	// Pods are the containers the kubelet allocated the device to; absent
+	// where the kubelet was not asked.
+	Pods []InventoryPod `json:"pods,omitzero"`
+}
+
+// InventoryProcess is a process holding memory on a device.
+type InventoryProcess struct {
+	PID  uint32 `json:"pid"`
+	Name string `json:"name"`
+	// MemoryUsedBytes is null where NVML cannot tell it.
+	MemoryUsedBytes *uint64 `json:"memory_used_bytes"`
+}
+
+// InventoryPod is a container the kubelet allocated a device to.
+type InventoryPod struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
 }
 
 // InventoryGPU is a full GPU.
@@ -72,5 +97,32 @@ func inventoryDevice(d Device) InventoryDevice {
 	if m.HasReserved {
 		out.MemoryReservedBytes = &m.Reserved
 	}
+	if d.Processes != nil {
+		out.Processes = make([]InventoryProcess, len(d.Processes))
+		for i, p := range d.Processes {
+			out.Processes[i] = InventoryProcess{PID: p.PID, Name: p.Name}
+			if p.MemoryKnown {
+				out.Processes[i].MemoryUsedBytes = &p.MemoryUsed
+			}
+		}
+	}
 	return out
+}
+
+// SetPods gives every device its containers from pods (by UUID), an
+// empty list where it has none.
+func (inv *Inventory) SetPods(pods map[string][]InventoryPod) {
+	set := func(d *InventoryDevice) {
+		d.Pods = pods[d.UUID]
+		if d.Pods == nil {
+			d.Pods = []InventoryPod{}
+		}
+	}
+	for i := range inv.Devices {
+		gpu := &inv.Devices[i]
+		set(&gpu.InventoryDevice)
+		for j := range gpu.MIGInstances {
+			set(&gpu.MIGInstances[j].InventoryDevice)
+		}
+	}
 }

@@ -68,6 +68,25 @@ type Device struct {
 	// Err is non-nil when the device is down (lost, unreadable); the
 	// identity fields are still set where they are known.
 	Err error
+	// Processes hold memory on the device, largest first; read only when
+	// the backend was opened with Config.Processes, else nil. A GPU in MIG
+	// mode has none of its own: its instances hold them.
+	Processes []Process
+	// ProcessesErr is why the device's processes could not be listed
+	// while the device itself was read.
+	ProcessesErr error
+}
+
+// Process is a process holding memory on a device, as NVML lists it.
+type Process struct {
+	PID uint32
+	// Name is the process' command name (/proc/PID/comm); "" where the
+	// agent cannot see the process (another PID namespace).
+	Name string
+	// MemoryUsed is the device memory the process holds; NVML cannot
+	// always tell it (MemoryKnown false).
+	MemoryUsed  uint64
+	MemoryKnown bool
 }
 
 // IsMIG reports whether d is a MIG instance.
@@ -90,6 +109,9 @@ type Config struct {
 	// LibraryPath overrides where the real library is loaded from
 	// ("" = the system's libnvidia-ml.so.1).
 	LibraryPath string
+	// Processes adds each device's processes to every snapshot: two more
+	// driver calls per device, in the same shared read.
+	Processes bool
 }
 
 // Open returns the backend cfg asks for. The real backend does not fail
@@ -100,7 +122,12 @@ func Open(cfg Config, logger *slog.Logger) (Backend, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Fake != "" {
-		return OpenFake(cfg.Fake)
+		f, err := OpenFake(cfg.Fake)
+		if err != nil {
+			return nil, err
+		}
+		f.processes = cfg.Processes
+		return f, nil
 	}
-	return openReal(cfg.LibraryPath, logger), nil
+	return openReal(cfg.LibraryPath, cfg.Processes, logger), nil
 }

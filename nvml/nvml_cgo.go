@@ -26,6 +26,18 @@ const (
 
 var symbolsMIG = []string{"nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex"}
 
+// The process lists, newest version first. go-nvml binds the newest the
+// library has at Init (v3 gives MIG instances' processes their GPU and
+// compute instance); a list is read when any version is there.
+var (
+	symbolsComputeProcesses  = []string{"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses"}
+	symbolsGraphicsProcesses = []string{"nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v2", "nvmlDeviceGetGraphicsRunningProcesses"}
+)
+
+// memoryNotAvailable is NVML_VALUE_NOT_AVAILABLE in a process' memory:
+// the driver cannot tell what the process holds.
+const memoryNotAvailable = math.MaxUint64
+
 // adapter is the real backend over go-nvml.
 type adapter struct {
 	flight flight
@@ -34,6 +46,10 @@ type adapter struct {
 	// explainLoad says why the library cannot be loaded: go-nvml reports
 	// only ERROR_LIBRARY_NOT_FOUND and drops dlopen's message.
 	explainLoad func() error
+	// processes lists each device's processes, named from procRoot; both
+	// are set before the first snapshot.
+	processes bool
+	procRoot  string
 
 	mu      sync.Mutex
 	reading bool // a read is in flight: it owns the fields below
@@ -44,16 +60,22 @@ type adapter struct {
 	hasMemoryV2 bool
 	hasMIG      bool
 	known       map[int]Device // each GPU's identity at its last good read
+
+	// hasComputeProcesses and hasGraphicsProcesses: some version of each
+	// process list is in the library.
+	hasComputeProcesses, hasGraphicsProcesses bool
 }
 
-func openReal(libraryPath string, logger *slog.Logger) Backend {
+func openReal(libraryPath string, processes bool, logger *slog.Logger) Backend {
 	var opts []gonvml.LibraryOption
 	name := defaultLibrary
 	if libraryPath != "" {
 		opts = append(opts, gonvml.WithLibraryPath(libraryPath))
 		name = libraryPath
 	}
-	return newAdapter(gonvml.New(opts...), logger, func() error { return tryLoad(name) })
+	a := newAdapter(gonvml.New(opts...), logger, func() error { return tryLoad(name) })
+	a.processes = processes
+	return a
 }
 
 // tryLoad opens and closes the library to learn why loading fails.
@@ -66,7 +88,7 @@ func tryLoad(name string) error {
 }
 
 func newAdapter(lib gonvml.Interface, logger *slog.Logger, explainLoad func() error) *adapter {
-	a := &adapter{lib: lib, logger: logger, explainLoad: explainLoad, known: map[int]Device{}}
+	a := &adapter{lib: lib, logger: logger, explainLoad: explainLoad, procRoot: procRoot, known: map[int]Device{}}
 	a.flight.read = a.read
 	return a
 }
@@ -157,7 +179,18 @@ func (a *adapter) init() error {
 	for _, sym := range symbolsMIG {
 		a.hasMIG = a.hasMIG && ext.LookupSymbol(sym) == nil
 	}
+	a.hasComputeProcesses = hasAny(ext, symbolsComputeProcesses)
+	a.hasGraphicsProcesses = hasAny(ext, symbolsGraphicsProcesses)
 	return nil
+}
+
+func hasAny(ext gonvml.ExtendedInterface, symbols []string) bool {
+	for _, sym := range symbols {
+		if ext.LookupSymbol(sym) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *adapter) initError(ret gonvml.Return) error {
@@ -260,6 +293,11 @@ func (a *adapter) readGPU(i int) []Device {
 	if d.MIGMode == MIGEnabled && d.Err == nil {
 		return a.readMIG(h, d)
 	}
+	if d.Err == nil {
+		if ret := a.readProcesses(h, &d); isLifecycle(ret) {
+			return []Device{a.down(d, "list processes", ret)}
+		}
+	}
 	return []Device{d}
 }
 
@@ -296,9 +334,64 @@ func (a *adapter) readMIG(h gonvml.Device, parent Device) []Device {
 			continue
 		}
 		checkDevice(&d)
+		if d.Err == nil {
+			if ret := a.readProcesses(mh, &d); isLifecycle(ret) {
+				d = a.down(d, "list processes", ret)
+			}
+		}
 		migs = append(migs, d)
 	}
 	return migs
+}
+
+// readProcesses lists the processes holding memory on h, a full GPU or a
+// MIG instance (whose list holds only its own processes), when asked for.
+// A process in both lists (CUDA and graphics) is one holder: NVML gives it
+// the same memory in each. A list the device does not support is empty;
+// another failure other than a lifecycle error leaves the device up with
+// its ProcessesErr; a lifecycle error is returned.
+func (a *adapter) readProcesses(h gonvml.Device, d *Device) gonvml.Return {
+	if !a.processes {
+		return gonvml.SUCCESS
+	}
+	byPID := map[uint32]Process{}
+	for _, list := range []struct {
+		kind string
+		has  bool
+		read func() ([]gonvml.ProcessInfo, gonvml.Return)
+	}{
+		{"compute", a.hasComputeProcesses, h.GetComputeRunningProcesses},
+		{"graphics", a.hasGraphicsProcesses, h.GetGraphicsRunningProcesses},
+	} {
+		if !list.has {
+			continue
+		}
+		infos, ret := list.read()
+		if errors.Is(ret, gonvml.ERROR_NOT_SUPPORTED) {
+			continue // none of this kind can run here: graphics on a MIG instance
+		}
+		if ret != gonvml.SUCCESS {
+			d.ProcessesErr = fmt.Errorf("gpu %d: list %s processes of %s: %w", d.Index, list.kind, d.UUID, ret)
+			return ret
+		}
+		for _, info := range infos {
+			p := Process{PID: info.Pid, MemoryUsed: info.UsedGpuMemory, MemoryKnown: info.UsedGpuMemory != memoryNotAvailable}
+			if !p.MemoryKnown {
+				p.MemoryUsed = 0
+			}
+			if old, ok := byPID[p.PID]; ok && old.MemoryKnown && (!p.MemoryKnown || old.MemoryUsed > p.MemoryUsed) {
+				p = old
+			}
+			byPID[p.PID] = p
+		}
+	}
+	d.Processes = make([]Process, 0, len(byPID))
+	for _, p := range byPID {
+		p.Name = commandName(a.procRoot, p.PID)
+		d.Processes = append(d.Processes, p)
+	}
+	sortProcesses(d.Processes)
+	return gonvml.SUCCESS
 }
 
 // migProfile names an instance's profile: from its name ("NVIDIA

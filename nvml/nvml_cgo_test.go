@@ -551,7 +551,8 @@ func TestAdapterMissingLibrary(t *testing.T) {
 // TestRealNVML reads the driver of this host, and skips where there is
 // none. scripts/gpu-check.sh runs it on GPU hosts.
 func TestRealNVML(t *testing.T) {
-	b, err := Open(Config{}, slog.New(slog.DiscardHandler))
+	// With the processes: their calls run against a real driver too.
+	b, err := Open(Config{Processes: true}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, b.Close()) }()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -567,6 +568,11 @@ func TestRealNVML(t *testing.T) {
 	for _, d := range snap.Devices {
 		t.Logf("gpu %d %s %s %s cc %s mig %q profile %q: %+v", d.Index, d.UUID, d.Name, d.PCIBusID, d.ComputeCapability, d.MIGMode, d.MIGProfile, d.Memory)
 		require.NoError(t, d.Err)
+		require.NoError(t, d.ProcessesErr)
+		for _, p := range d.Processes {
+			t.Logf("  pid %d %q holds %d bytes (known: %v)", p.PID, p.Name, p.MemoryUsed, p.MemoryKnown)
+			assert.Positive(t, p.PID)
+		}
 		m := d.Memory
 		assert.Positive(t, m.Total)
 		// Free, used and reserved are read at one moment and add up to

@@ -25,6 +25,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"serve", "--web.listen-address=127.0.0.1:-1"}, `vramfit serve: --web.listen-address "127.0.0.1:-1": port "-1" is not a number from 0 to 65535` + listen},
 		{[]string{"serve", "--web.listen-address=:9847", "--web.listen-address=:http"}, `vramfit serve: --web.listen-address ":http": port "http" is not a number from 0 to 65535` + listen},
 		{[]string{"serve", "--scrape.timeout=-1s"}, "vramfit serve: --scrape.timeout -1s: want a duration above 0, such as 8s\n"},
+		{[]string{"serve", "--collector.processes", "--collector.processes.top=0"}, "vramfit serve: --collector.processes.top 0: want 1 or more\n"},
+		{[]string{"serve", "--collector.pods", "--kubelet.pod-resources-socket="}, "vramfit serve: --kubelet.pod-resources-socket is empty: --collector.pods needs the kubelet's socket, such as /var/lib/kubelet/pod-resources/kubelet.sock\n"},
 		{[]string{"estimate", "--model=gpt2", "--gpu=-80GiB"}, `vramfit estimate: --gpu: gpu "-80GiB" is neither a catalog name`},
 		{[]string{"estimate", "--model=gpt2", "--gpu=9999PiB"}, `vramfit estimate: --gpu: gpu "9999PiB" is neither a catalog name`},
 		{[]string{"estimate", "--model=gpt2", "--gpu=0GB"}, "vramfit estimate: --gpu: gpu size \"0GB\" is 0 bytes; want at least 1GiB\n"},

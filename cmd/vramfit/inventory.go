@@ -13,14 +13,16 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/vramfit/vramfit/collector"
+	"github.com/vramfit/vramfit/collector/podresources"
 	"github.com/vramfit/vramfit/nvml"
 )
 
-// inventoryTimeout bounds how long inventory waits for a hung driver.
-const inventoryTimeout = 30 * time.Second
-
 type inventoryFlags struct {
 	output, fake, libraryPath string
+	holders                   holderFlags
+	// timeout bounds how long inventory waits for a hung driver.
+	timeout time.Duration
 }
 
 func newInventoryCommand(app *kingpin.Application) command {
@@ -30,13 +32,24 @@ func newInventoryCommand(app *kingpin.Application) command {
 	clause.Flag("nvml.fake", "Read a fake fleet instead of the GPUs: a built-in fleet ("+strings.Join(nvml.Fleets(), ", ")+") or a fleet file.").
 		PlaceHolder("NAME|FILE").StringVar(&f.fake)
 	clause.Flag("nvml.library-path", "Load NVML from this file instead of the system's libnvidia-ml.so.1.").PlaceHolder("FILE").StringVar(&f.libraryPath)
+	clause.Flag("nvml.timeout", "How long to wait for the driver's answers before giving up.").
+		Default("30s").DurationVar(&f.timeout)
+	f.holders.register(clause, "List", false)
 	return command{clause: clause, run: f.run}
 }
 
 func (f *inventoryFlags) run(e env) int {
+	if f.timeout <= 0 {
+		fmt.Fprintf(e.stderr, "%s inventory: --nvml.timeout=%s: want a positive duration such as 30s\n", programName, f.timeout)
+		return 2
+	}
+	if err := f.holders.check(); err != nil {
+		fmt.Fprintf(e.stderr, "%s inventory: %v\n", programName, err)
+		return 2
+	}
 	// The command prints its listing or one line of error, nothing else:
 	// the backend's log lines (a re-initialisation) are not for this output.
-	backend, err := nvml.Open(nvml.Config{Fake: f.fake, LibraryPath: f.libraryPath}, slog.New(slog.DiscardHandler))
+	backend, err := nvml.Open(nvml.Config{Fake: f.fake, LibraryPath: f.libraryPath, Processes: f.holders.processes}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s inventory: %v\n", programName, err)
 		return 1
@@ -46,7 +59,7 @@ func (f *inventoryFlags) run(e env) int {
 			e.logger.Warn("closing NVML", "err", err)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), inventoryTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	snap, err := backend.Snapshot(ctx)
 	switch {
@@ -58,11 +71,20 @@ func (f *inventoryFlags) run(e env) int {
 		}
 		fmt.Fprintf(e.stderr, "%s inventory: NVML could not be loaded: %s%s\n", programName, reason, hint)
 		return 1
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(e.stderr, "%s inventory: the driver did not answer within %s (--nvml.timeout)\n", programName, f.timeout)
+		return 1
 	case err != nil:
 		fmt.Fprintf(e.stderr, "%s inventory: %v\n", programName, err)
 		return 1
 	}
 	inv := nvml.NewInventory(snap)
+	if f.holders.pods {
+		// A kubelet that cannot be asked is said in the listing, which
+		// still lists the GPUs.
+		allocations, err := podresources.New(f.holders.kubeletSocket, f.timeout).List(ctx)
+		collector.AddPods(&inv, podresources.ByDevice(allocations), err)
+	}
 	if f.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -95,6 +117,40 @@ func writeInventoryTable(w io.Writer, inv nvml.Inventory) {
 		for i, m := range g.MIGInstances {
 			row(fmt.Sprintf("%d/%d", g.Index, i), m.InventoryDevice, "  MIG "+m.MIGProfile, "")
 		}
+	}
+	tw.Flush()
+	writeHolders(w, inv)
+}
+
+// writeHolders lists who holds each device, where processes or pods were
+// asked for.
+func writeHolders(w io.Writer, inv nvml.Inventory) {
+	var rows [][3]string // device, holder, MiB
+	add := func(device string, d nvml.InventoryDevice) {
+		for _, p := range d.Processes {
+			rows = append(rows, [3]string{device, fmt.Sprintf("pid %d %s", p.PID, or(p.Name, "(not visible here)")), mebibytes(p.MemoryUsedBytes)})
+		}
+		for _, p := range d.Pods {
+			rows = append(rows, [3]string{device, fmt.Sprintf("pod %s/%s container %s", p.Namespace, p.Pod, p.Container), "-"})
+		}
+	}
+	for _, g := range inv.Devices {
+		add(fmt.Sprint(g.Index), g.InventoryDevice)
+		for i, m := range g.MIGInstances {
+			add(fmt.Sprintf("%d/%d", g.Index, i), m.InventoryDevice)
+		}
+	}
+	if inv.PodsError != "" {
+		fmt.Fprintf(w, "\nPods cannot be listed: %s\n", inv.PodsError)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "GPU\tHELD BY\tUSED MiB")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r[0], r[1], r[2])
 	}
 	tw.Flush()
 }

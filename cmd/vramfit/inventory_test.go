@@ -133,6 +133,10 @@ func TestInventoryErrors(t *testing.T) {
 			"vramfit inventory: NVML could not be loaded: libnvidia-ml.so.1: cannot open shared object file: No such file or directory\n"},
 		{"unknown fleet", []string{"--nvml.fake=dgx-z9"}, 1,
 			"vramfit inventory: fake fleet \"dgx-z9\" is neither a built-in fleet (dgx-a100, dgx-h100, h200, mig-a100, rtx4090x2) nor a readable fleet file: open dgx-z9: no such file or directory\n"},
+		{"hung driver", []string{"--nvml.fake=" + filepath.Join("..", "..", "testdata", "fleets", "slow-driver.yml"), "--nvml.timeout=10ms"}, 1,
+			"vramfit inventory: the driver did not answer within 10ms (--nvml.timeout)\n"},
+		{"no timeout", []string{"--nvml.fake=h200", "--nvml.timeout=0s"}, 2,
+			"vramfit inventory: --nvml.timeout=0s: want a positive duration such as 30s\n"},
 		{"bad output", []string{"--nvml.fake=h200", "--output=yaml"}, 2,
 			"vramfit: error: enum value must be one of table,json, got 'yaml', try --help\n"},
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -27,6 +29,13 @@ type env struct {
 type command struct {
 	clause *kingpin.CmdClause
 	run    func(env) int
+}
+
+func init() {
+	// kingpin puts the application's version into the man page's .TH line,
+	// which must stay one line: the version alone, not version.Print's
+	// build report (that is what --version prints).
+	kingpin.ManPageTemplate = strings.Replace(kingpin.ManPageTemplate, "{{.App.Version}}", strconv.Quote(version.Version), 1)
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -52,6 +52,7 @@ type serveFlags struct {
 	nvmlFake               string
 	nvmlLibraryPath        string
 	scrapeTimeout          time.Duration
+	holders                holderFlags
 }
 
 func newServeCommand(app *kingpin.Application) command {
@@ -73,6 +74,7 @@ func newServeCommand(app *kingpin.Application) command {
 		PlaceHolder("FILE").StringVar(&f.nvmlLibraryPath)
 	clause.Flag("scrape.timeout", "How long a scrape waits for the GPUs' readings; after it the scrape is served without them. Keep it under Prometheus' scrape_timeout.").
 		Default("8s").DurationVar(&f.scrapeTimeout)
+	f.holders.register(clause, "Export", true)
 	return command{clause: clause, run: f.run}
 }
 
@@ -97,7 +99,7 @@ func (f *serveFlags) run(e env) int {
 	if f.configFile == "" {
 		e.logger.Info("no --config.file: exporting the GPUs without targets")
 	}
-	backend, err := nvml.Open(nvml.Config{Fake: f.nvmlFake, LibraryPath: f.nvmlLibraryPath}, e.logger)
+	backend, err := nvml.Open(nvml.Config{Fake: f.nvmlFake, LibraryPath: f.nvmlLibraryPath, Processes: f.holders.processes}, e.logger)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 1
@@ -122,6 +124,9 @@ func (f *serveFlags) check() error {
 		return fmt.Errorf("--web.max-requests %d: want 0 (no limit) or more", f.maxRequests)
 	case f.scrapeTimeout <= 0:
 		return fmt.Errorf("--scrape.timeout %s: want a duration above 0, such as 8s", f.scrapeTimeout)
+	}
+	if err := f.holders.check(); err != nil {
+		return err
 	}
 	if f.web == nil || *f.web.WebSystemdSocket {
 		return nil // systemd hands over the listeners
@@ -169,7 +174,7 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 	defer signal.Stop(hup)
 
 	srv := &http.Server{
-		Handler:           f.newMux(collector.New(backend, store, f.scrapeTimeout, logger), store, logger),
+		Handler:           f.newMux(collector.New(backend, store, f.scrapeTimeout, logger, f.holders.options(f.scrapeTimeout, logger)...), store, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -50,7 +50,7 @@ func testMux(t *testing.T, f serveFlags, fleet, targets string) *http.ServeMux {
 	store := collector.NewTargetStore(targets, logger)
 	_, err = store.Reload()
 	require.NoError(t, err)
-	return f.newMux(collector.New(backend, store, f.scrapeTimeout, logger), store, logger)
+	return f.newMux(collector.New(backend, store, f.scrapeTimeout, logger, f.holders.options(f.scrapeTimeout, logger)...), store, logger)
 }
 
 func get(t *testing.T, h http.Handler, method, target string) *httptest.ResponseRecorder {

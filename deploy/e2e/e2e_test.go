@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vramfit/vramfit/collector/podresources/podresourcestest"
 	"github.com/vramfit/vramfit/deploy"
 )
 
@@ -51,14 +52,16 @@ const (
 // expression, dashboard query or recording rule, must return at least one
 // series.
 var emptyWhenHealthy = map[string]string{
-	"alert VramfitTargetNoLongerFits":    "every target fits in the memory free on the four idle GPUs",
-	"alert VramfitTargetExceedsHardware": "every target fits on eight idle H100s",
-	"alert VramfitTargetHeadroomLow":     "every target has more than 4 GiB of headroom on an idle H100",
-	"alert VramfitGPUDown":               "every GPU answers",
-	"alert VramfitNVMLFailing":           "the fake NVML answers",
-	"alert VramfitConfigReloadFailed":    "the targets file loaded",
-	"alert VramfitExporterDown":          "the agent is scraped",
-	"alert VramfitExporterAbsent":        "the job has its target",
+	"alert VramfitTargetNoLongerFits":        "every target fits in the memory free on the four idle GPUs",
+	"alert VramfitTargetExceedsHardware":     "every target fits on eight idle H100s",
+	"alert VramfitTargetHeadroomLow":         "every target has more than 4 GiB of headroom on an idle H100",
+	"alert VramfitTargetFitsNowhere":         "every target fits on the one host of the job",
+	"alert VramfitTargetFitsNowhereEvenIdle": "every target fits on the one host of the job",
+	"alert VramfitGPUDown":                   "every GPU answers",
+	"alert VramfitNVMLFailing":               "the fake NVML answers",
+	"alert VramfitConfigReloadFailed":        "the targets file loaded",
+	"alert VramfitExporterDown":              "the agent is scraped",
+	"alert VramfitExporterAbsent":            "the job has its target",
 }
 
 // The alerts each change of the world must leave active, and firing: the
@@ -68,12 +71,17 @@ var (
 	alertsAfterReload = []string{
 		"VramfitTargetNoLongerFits target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		// The job has one host, so the fleet alerts fire too.
+		"VramfitTargetFitsNowhere target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	// Seven GPUs left: the target pinned to eight cannot fit even idle.
 	alertsAfterGPULost = []string{
 		"VramfitGPUDown gpu=" + lostGPU,
 		"VramfitTargetExceedsHardware target=llama-3-70b-bf16-tp8",
 		"VramfitTargetExceedsHardware target=llama-3.1-405b-bf16",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3-70b-bf16-tp8",
+		"VramfitTargetFitsNowhereEvenIdle target=llama-3.1-405b-bf16",
 	}
 	alertsAfterFailedReload = append([]string{"VramfitConfigReloadFailed"}, alertsAfterGPULost...)
 	// Once the agent stops, its series go stale and only this one is left.
@@ -86,6 +94,7 @@ type world struct {
 	work      string // temporary files
 	chromium  string
 	agent     *agent
+	kubelet   *podresourcestest.Server
 	prom      *promAPI
 	rules     []deploy.RuleGroup
 	dashboard *deploy.Dashboard
@@ -100,6 +109,9 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Log("== the healthy host: every dashboard query and rule answers")
 	w.checkHealthy(t)
+
+	t.Log("== who holds the GPUs: processes and pods")
+	w.checkHolders(t)
 
 	t.Log("== reload to targets that do not fit")
 	w.reloadUnfitTargets(t)
@@ -135,12 +147,14 @@ func setUp(t *testing.T) *world {
 	w.dashboard, err = deploy.LoadDashboard(deployDir)
 	require.NoError(t, err)
 
+	w.kubelet = podresourcestest.Start(t)
 	w.agent = &agent{
 		binary:  buildVramfit(t, w.work),
 		addr:    freeAddress(t),
 		fleet:   filepath.Join(w.work, "fleet.yml"),
 		targets: filepath.Join(w.work, "targets.yml"),
 		log:     filepath.Join(w.out, "vramfit.log"),
+		kubelet: w.kubelet.Socket,
 	}
 	copyFile(t, filepath.Join("testdata", "fleet.yml"), w.agent.fleet)
 	copyFile(t, filepath.Join(deployDir, deploy.ExampleTargetsFile), w.agent.targets)
@@ -424,6 +438,44 @@ func (w *world) loseGPU(t *testing.T) {
 	alerts := w.prom.waitAlerts(t, alertsAfterGPULost)
 	w.checkAnnotations(t, alerts)
 	w.checkNoErrors(t)
+	w.checkInventoryPanel(t)
+}
+
+// inventoryPanel is the dashboard's table of every GPU.
+const inventoryPanel = "GPU inventory"
+
+// checkInventoryPanel evaluates the queries of the inventory panel as Grafana
+// does before it merges them into one table by their labels: every GPU the
+// agent lists has a row, the lost one too, and that row says it is down.
+func (w *world) checkInventoryPanel(t *testing.T) {
+	t.Helper()
+	var panel *deploy.Panel
+	for _, p := range w.dashboard.AllPanels() {
+		if p.Title == inventoryPanel {
+			panel = &p
+		}
+	}
+	require.NotNil(t, panel, "the dashboard has no panel %q", inventoryPanel)
+	values := w.dashboard.SelectAll(map[string]string{"job": job})
+	rows := make(map[string]bool)
+	lostDown := false
+	lost := w.queryOne(t, `vramfit_gpu_info{job="`+job+`",gpu="`+lostGPU+`"}`).Metric["uuid"]
+	for _, q := range panel.Targets {
+		expr := deploy.ExpandVariables(q.Expr, values)
+		series, err := w.prom.query(expr)
+		require.NoError(t, err, "panel %q query %s: %s", inventoryPanel, q.RefID, expr)
+		for _, s := range series {
+			rows[s.Metric["uuid"]] = true
+			lostDown = lostDown || s.Metric["uuid"] == lost && strings.HasPrefix(expr, "vramfit_gpu_up{") && s.value() == "0"
+		}
+	}
+	gpus, err := w.prom.query(`vramfit_gpu_info{job="` + job + `"}`)
+	require.NoError(t, err)
+	require.Len(t, gpus, 8, "GPUs in Prometheus")
+	for _, g := range gpus {
+		require.True(t, rows[g.Metric["uuid"]], "panel %q has no row for GPU %s (%s)", inventoryPanel, g.Metric["gpu"], g.Metric["uuid"])
+	}
+	require.True(t, lostDown, "panel %q does not show the lost GPU %s as down (vramfit_gpu_up 0)", inventoryPanel, lostGPU)
 }
 
 // failReload writes a targets file that cannot load and reloads: the agent
@@ -453,8 +505,10 @@ func (w *world) checkAnnotations(t *testing.T, alerts []alert) {
 		selector := `{job="` + job + `",instance="` + w.agent.addr + `",target="` + a.Labels["target"] + `"}`
 		switch a.Labels["alertname"] {
 		case "VramfitTargetNoLongerFits":
-			// It does not fit now, so its headroom is the memory missing.
+			// It does not fit now, so its headroom is the memory missing;
+			// the processes of the fleet's busy GPUs hold it.
 			require.Contains(t, description, "Its headroom is -", "%s: description", a.key())
+			require.Contains(t, description, "The largest: python (pid 4242, GPU ", "%s: description", a.key())
 		case "VramfitTargetExceedsHardware":
 			gpus := w.queryOne(t, "vramfit_target_gpus_required"+selector)
 			require.Contains(t, description, "it needs "+gpus.value()+" GPUs", "%s: description", a.key())
@@ -515,6 +569,7 @@ func (w *world) checkStatusPage(t *testing.T) {
 // address after a fault so that Prometheus sees the same instance.
 type agent struct {
 	binary, addr, fleet, targets, log string
+	kubelet                           string // the pod-resources socket
 	proc                              *process
 }
 
@@ -526,7 +581,10 @@ func (a *agent) start(t *testing.T) {
 		"--nvml.fake="+a.fleet,
 		"--config.file="+a.targets,
 		// Under Prometheus's scrape_timeout of 1 s, as serve.md asks.
-		"--scrape.timeout=500ms")
+		"--scrape.timeout=500ms",
+		"--collector.processes",
+		"--collector.pods",
+		"--kubelet.pod-resources-socket="+a.kubelet)
 	a.proc.waitReady(t, a.url("/-/ready"))
 }
 

@@ -1,8 +1,10 @@
 // Command deploygen writes the generated files of deploy/ and prints the
-// dashboard's queries as a rule file, so that promtool can check their PromQL.
+// dashboard's queries and the documentation's PromQL examples as rule files, so
+// that promtool can check their PromQL.
 //
 //	deploygen [-deploy DIR] manifests
 //	deploygen [-deploy DIR] [-job NAME] dashboard-rules
+//	deploygen [-deploy DIR] doc-rules
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
@@ -25,7 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	deployDir := fs.String("deploy", "deploy", "the deploy directory")
 	job := fs.String("job", "vramfit", "value of the dashboard's $job variable")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: deploygen [flags] manifests|dashboard-rules")
+		fmt.Fprintln(stderr, "usage: deploygen [flags] manifests|dashboard-rules|doc-rules")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -41,8 +44,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = writeManifests(*deployDir, stdout)
 	case "dashboard-rules":
 		err = printDashboardRules(*deployDir, *job, stdout)
+	case "doc-rules":
+		err = printDocRules(filepath.Join(*deployDir, ".."), stdout)
 	default:
-		fmt.Fprintf(stderr, "deploygen: unknown command %q: want manifests or dashboard-rules\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "deploygen: unknown command %q: want manifests, dashboard-rules or doc-rules\n", fs.Arg(0))
 		return 2
 	}
 	if err != nil {
@@ -86,6 +91,25 @@ func printDashboardRules(deployDir, job string, stdout io.Writer) error {
 		name := fmt.Sprintf("dashboard:q%02d_%s", i+1, nonNameChars.ReplaceAllString(q.Source, "_"))
 		group.Rules = append(group.Rules, deploy.Rule{Record: name, Expr: deploy.ExpandVariables(q.Expr, values)})
 	}
+	return printRuleGroup(group, stdout)
+}
+
+// printDocRules prints each ```promql example of the README and docs/ under
+// root as a recording rule named after its file and line.
+func printDocRules(root string, stdout io.Writer) error {
+	queries, err := deploy.DocQueries(root)
+	if err != nil {
+		return err
+	}
+	group := deploy.RuleGroup{Name: "documentation examples"}
+	for _, q := range queries {
+		name := "doc:" + nonNameChars.ReplaceAllString(q.Source, "_")
+		group.Rules = append(group.Rules, deploy.Rule{Record: name, Expr: q.Expr})
+	}
+	return printRuleGroup(group, stdout)
+}
+
+func printRuleGroup(group deploy.RuleGroup, stdout io.Writer) error {
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2)
 	if err := enc.Encode(map[string][]deploy.RuleGroup{"groups": {group}}); err != nil {

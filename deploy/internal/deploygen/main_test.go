@@ -46,13 +46,14 @@ func TestDashboardRules(t *testing.T) {
 
 func TestManifestsWritesTheGeneratedFiles(t *testing.T) {
 	dir := t.TempDir()
-	for _, path := range []string{"prometheus/alerts.yml", deploy.ExampleTargetsFile} {
+	for _, path := range []string{"prometheus/alerts.yml", deploy.ExampleTargetsFile, deploy.DashboardFile} {
 		data, err := os.ReadFile(filepath.Join(deployDir, path))
 		require.NoError(t, err)
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(path)), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, path), data, 0o644))
 	}
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "kubernetes"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(deploy.ChartRulesFile)), 0o755))
 
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, run([]string{"-deploy", dir, "manifests"}, &stdout, &stderr), stderr.String())
@@ -73,7 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		wantErr string
 	}{
 		{nil, 2, "usage: deploygen"},
-		{[]string{"bogus"}, 2, `unknown command "bogus": want manifests or dashboard-rules`},
+		{[]string{"bogus"}, 2, `unknown command "bogus": want manifests, dashboard-rules or doc-rules`},
 		{[]string{"-nope", "manifests"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"-deploy", "/nonexistent", "manifests"}, 1, "deploygen: generating kubernetes/prometheusrule.yaml: no rule files"},
 		{[]string{"-deploy", "/nonexistent", "dashboard-rules"}, 1, "deploygen: open /nonexistent/grafana/vramfit.json"},
@@ -83,4 +84,18 @@ func TestUsageErrors(t *testing.T) {
 		assert.Equal(t, tt.code, run(tt.args, &stdout, &stderr), "%v", tt.args)
 		assert.Contains(t, stderr.String(), tt.wantErr, "%v", tt.args)
 	}
+}
+
+func TestDocRules(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-deploy", deployDir, "doc-rules"}, &stdout, &stderr), stderr.String())
+	var file struct {
+		Groups []deploy.RuleGroup `yaml:"groups"`
+	}
+	require.NoError(t, yaml.NewDecoder(&stdout).Decode(&file))
+	require.Len(t, file.Groups, 1)
+	queries, err := deploy.DocQueries("../../..")
+	require.NoError(t, err)
+	require.Len(t, file.Groups[0].Rules, len(queries), "one rule per example")
+	assert.Regexp(t, `^doc:README_md:[0-9]+$`, file.Groups[0].Rules[0].Record)
 }
