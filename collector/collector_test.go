@@ -87,10 +87,10 @@ func TestCollectTargets(t *testing.T) {
 		// nothing, so the headroom is minus the need.
 		{name: "train", model: "llama-3-8b", workload: "training", precision: "bf16", gpusRequired: 3,
 			headroom: func(need int64) int64 { return -need }, batchBudget: -1},
-		// No count fits: placed on the largest count tried, far more than
-		// the host has.
+		// No count fits: judged on its own layout, one GPU, the idle one
+		// (training has no memory cap).
 		{name: "huge", model: "llama-3.1-405b", workload: "training", precision: "bf16", gpusRequired: 0,
-			headroom: func(need int64) int64 { return -need }, batchBudget: -1},
+			headroom: func(need int64) int64 { return h100Offered - need }, batchBudget: -1},
 	}
 	c, store := newTestCollector(t, openFleet(t, "testdata/fleets/two-h100.yml"), testTargets)
 	host := estimator.GPU{Name: h100Name, MemoryBytes: h100Offered}

@@ -57,7 +57,7 @@ type planEntry struct {
 	target *target
 	fit    estimator.Fit
 	// gpus is the number of devices the target is placed on: GPUsRequired,
-	// or when no count fits the largest count the estimator tried.
+	// or when no count fits the GPUs of the target's own layout.
 	gpus int
 	// capacity is what a device of each size offers the target when idle
 	// (its memory cap applied), parallel to plan.sizes.

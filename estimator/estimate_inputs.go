@@ -58,11 +58,13 @@ type inputs struct {
 
 	context, batch, maxBatched int
 	tp, pp, dp, zero           int
-	pinnedTP, pinnedPP         bool
-	sequenceParallel, flash    bool
-	recompute                  Recompute
-	util                       float64
-	overhead                   float64
+	// pinned* mark the layout fields the target sets: placement keeps
+	// them and may choose the others.
+	pinnedTP, pinnedPP, pinnedDP, pinnedZeRO bool
+	sequenceParallel, flash                  bool
+	recompute                                Recompute
+	util                                     float64
+	overhead                                 float64
 
 	// adapterParams is the LoRA parameter count of the whole model.
 	adapterParams float64
@@ -83,13 +85,17 @@ func resolveInputs(t Target, m Model) (inputs, []fieldError) {
 		tp:         orDefaultInt(t.TensorParallel, 1),
 		pp:         orDefaultInt(t.PipelineParallel, 1),
 		dp:         orDefaultInt(t.DataParallel, 1),
-		zero:       t.ZeROStage,
 		pinnedTP:   t.TensorParallel != 0,
 		pinnedPP:   t.PipelineParallel != 0,
+		pinnedDP:   t.DataParallel != 0,
+		pinnedZeRO: t.ZeROStage != nil,
 		flash:      t.FlashAttention == nil || *t.FlashAttention,
 		overhead:   DefaultOverhead,
 
 		sequenceParallel: t.SequenceParallel,
+	}
+	if t.ZeROStage != nil {
+		in.zero = *t.ZeROStage
 	}
 	if t.Overhead != nil {
 		in.overhead = float64(*t.Overhead)
@@ -204,10 +210,13 @@ func defaultContext(m Model) int {
 
 // checkLayout checks the parallel degrees against the model's shape.
 func checkLayout(in inputs, m Model) []fieldError {
-	if !m.KnownArchitecture {
-		return nil
-	}
 	var errs []fieldError
+	if n := in.tp * in.pp * in.dp; n > MaxGPUs {
+		errs = append(errs, fieldErrorf("data_parallel", "the layout tensor_parallel × pipeline_parallel × data_parallel = %d GPUs is more than the %d this planner places", n, MaxGPUs))
+	}
+	if !m.KnownArchitecture {
+		return errs
+	}
 	if !validTensorParallel(in.tp, m) {
 		errs = append(errs, fieldErrorf("tensor_parallel",
 			"%d does not divide the model's %d attention heads (and %d KV heads); valid degrees: %s",

@@ -37,10 +37,12 @@ type Target struct {
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
 
-	TensorParallel   int  `json:"tensor_parallel,omitempty"`
-	PipelineParallel int  `json:"pipeline_parallel,omitempty"`
-	DataParallel     int  `json:"data_parallel,omitempty"`
-	ZeROStage        int  `json:"zero_stage,omitempty"`
+	TensorParallel   int `json:"tensor_parallel,omitempty"`
+	PipelineParallel int `json:"pipeline_parallel,omitempty"`
+	DataParallel     int `json:"data_parallel,omitempty"`
+	// ZeROStage is nil when not set: placement may then choose it. Stage
+	// 0, set, is plain DDP.
+	ZeROStage        *int `json:"zero_stage,omitempty"`
 	SequenceParallel bool `json:"sequence_parallel,omitempty"`
 
 	FlashAttention *bool     `json:"flash_attention,omitempty"`
@@ -298,8 +300,8 @@ func (t Target) validateFields(named bool) []fieldError {
 	positive("tensor_parallel", t.TensorParallel, maxParallel)
 	positive("pipeline_parallel", t.PipelineParallel, maxParallel)
 	positive("data_parallel", t.DataParallel, maxParallel)
-	if t.ZeROStage < 0 || t.ZeROStage > 3 {
-		errs = append(errs, fieldErrorf("zero_stage", "must be 0, 1, 2 or 3, got %d", t.ZeROStage))
+	if z := t.ZeROStage; z != nil && (*z < 0 || *z > 3) {
+		errs = append(errs, fieldErrorf("zero_stage", "must be 0, 1, 2 or 3, got %d", *z))
 	}
 	if u := t.MemoryUtilization; u < 0 || u > 1 || u != u {
 		errs = append(errs, fieldErrorf("memory_utilization", "must be more than 0 and at most 1, got %v", u))
@@ -359,7 +361,7 @@ func (t Target) validateCombination() []fieldError {
 			set   bool
 		}{
 			{"gradient_dtype", t.GradientDType != ""}, {"optimizer", t.Optimizer != ""},
-			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != 0},
+			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != nil},
 			{"recompute", t.Recompute != ""}, {"sequence_parallel", t.SequenceParallel},
 		} {
 			if f.set {

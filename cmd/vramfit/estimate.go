@@ -311,9 +311,12 @@ func verdict(r estimator.Report) string {
 	case r.GPU == nil:
 		return fmt.Sprintf("%d in the target's own layout (%s); give --gpu to count the GPUs of a kind", r.GPUs, layout)
 	case *r.GPUsRequired == 0:
-		return fmt.Sprintf("DOES NOT FIT: %s", r.UnfitReason)
+		return fmt.Sprintf("DOES NOT FIT: %s (the parts above are those of the target's own layout: %s)", r.UnfitReason, layout)
 	}
 	s := fmt.Sprintf("FITS on %d × %s (%s, %s GiB each)", *r.GPUsRequired, r.GPU.Name, layout, gib(r.GPU.MemoryBytes))
+	if len(r.Chosen) > 0 {
+		s += fmt.Sprintf("; chosen, as the target leaves them open: %s", strings.Join(r.Chosen, ", "))
+	}
 	if r.ReplicasPerGPU > 1 {
 		s += fmt.Sprintf("; %d copies fit on one", r.ReplicasPerGPU)
 	}

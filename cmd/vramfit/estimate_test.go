@@ -123,8 +123,24 @@ func TestEstimateTableUnfit(t *testing.T) {
 	status, stdout, _ := runEstimate(t, "--model", "llama-3.1-8b", "--workload", "training", "--context", "32768",
 		"--batch", "64", "--gpu", "h100-80gb")
 	require.Equal(t, 0, status)
-	assert.Contains(t, squeeze(stdout), "gpus DOES NOT FIT: no number of h100-80gb fits: even on 1048576 GPUs")
+	out := squeeze(stdout)
+	assert.Contains(t, out, "gpus DOES NOT FIT: no number of h100-80gb fits: however many share the target, each needs at least 9716.99 GiB")
+	assert.Contains(t, out, "its largest part, activations, 9714.00 GiB, does not shrink further with more GPUs; would help: recompute: selective or full")
+	// The parts shown are the target's own layout's, one GPU: all 14.96
+	// GiB of bf16 weights, not a 4096th of them.
+	assert.Contains(t, out, " weights 14.96\n")
+	assert.Contains(t, out, "(the parts above are those of the target's own layout: tensor_parallel 1, pipeline_parallel 1)")
 	assert.Contains(t, stdout, "recompute=none")
+}
+
+// What the target sets is kept: two replicas of TP 2 take four GPUs, and
+// the verdict names the field placement chose.
+func TestEstimateTableReplicas(t *testing.T) {
+	t.Parallel()
+	status, stdout, _ := runEstimate(t, "--model", "llama-3-70b", "--tensor-parallel", "2", "--data-parallel", "2", "--gpu", "h100-80gb")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "gpus FITS on 4 × h100-80gb (tensor_parallel 2, pipeline_parallel 1, data_parallel 2, 79.65 GiB each); "+
+		"chosen, as the target leaves them open: pipeline_parallel")
 }
 
 func TestEstimateRuleOfThumb(t *testing.T) {
