@@ -24,8 +24,7 @@ type Report struct {
 	// PerGPUBytes holds null for each part that could not be estimated.
 	PerGPUBytes ReportBytes `json:"per_gpu_bytes"`
 	// GPUs is the count PerGPUBytes applies to: GPUsRequired when a GPU is
-	// given and the target fits, else the target's own layout (or, when
-	// nothing fits, the target's own layout).
+	// given and the target fits, else the target's own layout's.
 	GPUs   int    `json:"gpus"`
 	Layout Layout `json:"layout"`
 	// Chosen names the layout fields the target leaves open and placement
