@@ -1,3 +1,9 @@
+// Package estimator is the memory maths: a target (a model, its workload,
+// precisions, batch, context and parallel layout) becomes the bytes each
+// GPU holds, by component, and the GPUs it needs. The model itself (its
+// layers, read from presets, config.json files and safetensors headers)
+// comes from package model; the targets file is parsed here, into the
+// targets this package estimates.
 package estimator
 
 import (
@@ -5,6 +11,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Components are the bytes one GPU holds, by part. A part listed in Unknown
@@ -70,7 +78,7 @@ type Requirement struct {
 // reads files.
 type Estimation struct {
 	target   Target
-	model    Model
+	model    model.Model
 	sums     layerSums
 	in       inputs
 	own      Layout
@@ -102,7 +110,7 @@ func Estimate(t Target) (*Estimation, error) {
 }
 
 // newEstimation settles the inputs of a validated target on its model.
-func newEstimation(t Target, m Model) (*Estimation, []fieldError) {
+func newEstimation(t Target, m model.Model) (*Estimation, []fieldError) {
 	in, errs := resolveInputs(t, m)
 	if len(errs) > 0 {
 		return nil, errs
@@ -154,7 +162,7 @@ func (j joinedErrors) Error() string {
 func (j joinedErrors) Unwrap() []error { return j }
 
 // Model returns the resolved model.
-func (e *Estimation) Model() Model { return e.model }
+func (e *Estimation) Model() model.Model { return e.model }
 
 // Workload is the target's workload with its default applied.
 func (e *Estimation) Workload() Workload { return e.in.workload }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Defaults that change the answer; every estimate prints them.
@@ -73,7 +75,7 @@ type inputs struct {
 }
 
 // resolveInputs applies the defaults and checks the target against its model.
-func resolveInputs(t Target, m Model) (inputs, []fieldError) {
+func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 	in := inputs{
 		workload:   t.workload(),
 		method:     Method(orDefault(string(t.Method), string(Detailed))),
@@ -157,7 +159,7 @@ func memoryCap(t Target, m Method, w Workload) float64 {
 // checkpoint's own dtype for a frozen model read from disk, else its
 // config's quantization_config, else bf16 (NF4
 // with double quantisation for qlora, as in the QLoRA paper).
-func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
+func weightsFormat(t Target, m model.Model, w Workload) (DType, float64) {
 	switch {
 	case t.Precision != "":
 		return mustDType(t.Precision), 0
@@ -166,14 +168,14 @@ func weightsFormat(t Target, m Model, w Workload) (DType, float64) {
 	case w != Training && m.Checkpoint != nil && m.Checkpoint.Bytes > 0:
 		return mustDType(checkpointDType(m.Checkpoint)), float64(m.Checkpoint.Bytes)
 	case w != Training && m.Quantization != nil:
-		return m.Quantization.DType(), 0
+		return DType{Name: m.Quantization.Name, Bits: m.Quantization.Bits, Source: "the config's quantization_config"}, 0
 	}
 	return mustDType("bf16"), 0
 }
 
 // checkpointDType names the dtype that holds most of a checkpoint's
 // parameters, or bf16 when it is none that this package knows.
-func checkpointDType(c *Checkpoint) string {
+func checkpointDType(c *model.Checkpoint) string {
 	names := make([]string, 0, len(c.Parameters))
 	for name := range c.Parameters {
 		names = append(names, name)
@@ -201,7 +203,7 @@ func kvDefault(weights DType) string {
 }
 
 // defaultContext is DefaultContext, or less when the model is shorter.
-func defaultContext(m Model) int {
+func defaultContext(m model.Model) int {
 	if m.MaxPositionEmbeddings > 0 && m.MaxPositionEmbeddings < DefaultContext {
 		return m.MaxPositionEmbeddings
 	}
@@ -209,7 +211,7 @@ func defaultContext(m Model) int {
 }
 
 // checkLayout checks the parallel degrees against the model's shape.
-func checkLayout(in inputs, m Model) []fieldError {
+func checkLayout(in inputs, m model.Model) []fieldError {
 	var errs []fieldError
 	if n := in.tp * in.pp * in.dp; n > MaxGPUs {
 		errs = append(errs, fieldErrorf("data_parallel", "the layout tensor_parallel × pipeline_parallel × data_parallel = %d GPUs is more than the %d this planner places", n, MaxGPUs))
@@ -230,7 +232,7 @@ func checkLayout(in inputs, m Model) []fieldError {
 
 // validTensorParallel reports whether tp splits the attention heads evenly
 // and the KV heads evenly or by replication (vLLM's rule).
-func validTensorParallel(tp int, m Model) bool {
+func validTensorParallel(tp int, m model.Model) bool {
 	if !m.KnownArchitecture {
 		return true
 	}
@@ -242,7 +244,7 @@ func validTensorParallel(tp int, m Model) bool {
 }
 
 // validTensorParallels lists the valid degrees up to limit.
-func validTensorParallels(m Model, limit int) []int {
+func validTensorParallels(m model.Model, limit int) []int {
 	var out []int
 	for tp := 1; tp <= limit && tp <= max(m.Heads, 1); tp++ {
 		if validTensorParallel(tp, m) {
@@ -253,7 +255,7 @@ func validTensorParallels(m Model, limit int) []int {
 }
 
 // warnings are remarks that do not stop the estimate.
-func warnings(in inputs, m Model) []string {
+func warnings(in inputs, m model.Model) []string {
 	var out []string
 	if !m.KnownArchitecture && in.method == Detailed {
 		unknown := "kv_cache and activations are"
@@ -285,10 +287,10 @@ func warnings(in inputs, m Model) []string {
 // windowed counts the layers whose window is shorter than a context.
 type windowed struct{ layers, widest int }
 
-func windowedLayers(m Model, context int) windowed {
+func windowedLayers(m model.Model, context int) windowed {
 	var w windowed
 	for _, l := range m.Decoder {
-		if held := l.tokensHeld(context); held < context {
+		if held := l.TokensHeld(context); held < context {
 			w.layers++
 			w.widest = max(w.widest, held)
 		}

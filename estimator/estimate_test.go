@@ -7,19 +7,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // presetModel resolves a preset of the embedded catalog.
-func presetModel(t testing.TB, name string) Model {
+func presetModel(t testing.TB, name string) model.Model {
 	t.Helper()
-	m, err := LookupPreset(name)
+	m, err := model.LookupPreset(name)
 	require.NoError(t, err, name)
 	return m
 }
 
 // estimateModel estimates target on a model built by the test (published
 // config values of models the catalog does not carry).
-func estimateModel(t testing.TB, target Target, m Model) *Estimation {
+func estimateModel(t testing.TB, target Target, m model.Model) *Estimation {
 	t.Helper()
 	if target.Name == "" {
 		target.Name = m.Name
@@ -33,7 +34,7 @@ func estimateModel(t testing.TB, target Target, m Model) *Estimation {
 // estimatePreset estimates target on a catalog preset.
 func estimatePreset(t testing.TB, target Target, preset string) *Estimation {
 	t.Helper()
-	target.Model = ModelSource{Preset: preset}
+	target.Model = model.ModelSource{Preset: preset}
 	if target.Name == "" {
 		target.Name = preset
 	}
@@ -52,23 +53,23 @@ func TestEstimateErrors(t *testing.T) {
 		target Target
 		msg    string
 	}{
-		{Target{Name: "x", Model: ModelSource{Preset: "llama-3-8b"}, Batch: -1},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "llama-3-8b"}, Batch: -1},
 			`target "x": batch: must be at least 1, got -1`},
-		{Target{Name: "x", Model: ModelSource{Preset: "llama-3-8b"}, TensorParallel: 3},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "llama-3-8b"}, TensorParallel: 3},
 			`target "x": tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32`},
-		{Target{Name: "x", Model: ModelSource{Parameters: 7e9}, Workload: LoRAWork},
+		{Target{Name: "x", Model: model.ModelSource{Parameters: 7e9}, Workload: LoRAWork},
 			`target "x": model: lora needs the model's architecture to size the adapters (give a preset, architecture or hf_config, not a bare parameter count)`},
-		{Target{Name: "x", Model: ModelSource{Preset: "gpt2"}, Workload: LoRAWork, LoRA: &LoRA{Modules: []string{"q_proj"}}},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Workload: LoRAWork, LoRA: &LoRA{Modules: []string{"q_proj"}}},
 			`target "x": lora.modules: the model has no linear module "q_proj"; valid: attn.c_proj, c_attn, c_fc, mlp.c_proj`},
-		{Target{Name: "x", Model: ModelSource{Preset: "gpt2"}, Recompute: RecomputeFull},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Recompute: RecomputeFull},
 			`target "x": recompute: applies to training workloads, not inference`},
-		{Target{Name: "x", Model: ModelSource{Preset: "gpt2"}, Workload: Training, Precision: "int8"},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Workload: Training, Precision: "int8"},
 			`target "x": precision: unknown "int8"; valid: fp32, bf16, fp16`},
-		{Target{Name: "x", Model: ModelSource{Preset: "gpt2"}, Workload: QLoRAWork, Method: RuleOfThumb},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Workload: QLoRAWork, Method: RuleOfThumb},
 			`target "x": method: rule-of-thumb has rules for workloads inference and training only, not qlora`},
-		{Target{Name: "", Model: ModelSource{Preset: "gpt2"}}, `target "": name: must not be empty`},
-		{Target{Name: "a\x00b", Model: ModelSource{Preset: "gpt2"}}, `target "a\x00b": name: "a\x00b" holds a control character or invalid UTF-8`},
-		{Target{Name: "x", Model: ModelSource{Preset: "gpt2"}, PipelineParallel: 13},
+		{Target{Name: "", Model: model.ModelSource{Preset: "gpt2"}}, `target "": name: must not be empty`},
+		{Target{Name: "a\x00b", Model: model.ModelSource{Preset: "gpt2"}}, `target "a\x00b": name: "a\x00b" holds a control character or invalid UTF-8`},
+		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, PipelineParallel: 13},
 			`target "x": pipeline_parallel: 13 stages for 12 layers; at most 12`},
 	}
 	for _, tc := range tests {
@@ -77,10 +78,10 @@ func TestEstimateErrors(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidTarget)
 		assert.EqualError(t, err, tc.msg)
 	}
-	_, err := Estimate(Target{Name: "x", Model: ModelSource{Preset: "nope"}})
+	_, err := Estimate(Target{Name: "x", Model: model.ModelSource{Preset: "nope"}})
 	assert.ErrorContains(t, err, `target "x": model: unknown model preset "nope"`)
 	assert.ErrorIs(t, err, ErrInvalidTarget)
-	assert.ErrorIs(t, err, ErrInvalidModel, "the model's error stays reachable")
+	assert.ErrorIs(t, err, model.ErrInvalidModel, "the model's error stays reachable")
 }
 
 func TestRequirementComponentsAddUp(t *testing.T) {
@@ -95,7 +96,7 @@ func TestRequirementComponentsAddUp(t *testing.T) {
 		assert.Empty(t, c.Unknown)
 	}
 	// A bare parameter count says what it cannot know.
-	e, err := Estimate(Target{Name: "x", Model: ModelSource{Parameters: 7e9}})
+	e, err := Estimate(Target{Name: "x", Model: model.ModelSource{Parameters: 7e9}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"kv_cache", "activations"}, e.Requirement().Unknown)
 	assert.Contains(t, e.Warnings(), "kv_cache and activations are unknown: a bare parameter count has no architecture (give a preset, architecture or hf_config)")
@@ -163,7 +164,7 @@ func FuzzEstimate(f *testing.F) {
 	precisions := []string{"", "fp32", "bf16", "fp8", "int4", "nf4-dq", "q4_k_m"}
 	f.Add(uint8(0), uint8(0), uint8(0), 4096, 1, 1, 1, 1, uint8(0), true, uint8(0), false, int64(70e9))
 	f.Add(uint8(2), uint8(1), uint8(2), 32768, 8, 2, 2, 4, uint8(3), false, uint8(1), true, int64(1))
-	f.Add(uint8(6), uint8(2), uint8(5), MaxContext, MaxBatch, 8, 1, 64, uint8(2), false, uint8(2), false, int64(MaxParameters))
+	f.Add(uint8(6), uint8(2), uint8(5), MaxContext, MaxBatch, 8, 1, 64, uint8(2), false, uint8(2), false, int64(model.MaxParameters))
 	f.Add(uint8(3), uint8(3), uint8(5), 1, 1, 1, 12, 1, uint8(0), true, uint8(0), false, int64(0))
 	f.Fuzz(func(t *testing.T, presetIdx, workloadIdx, precisionIdx uint8, context, batch, tp, pp, dp int,
 		zero uint8, flash bool, recomputeIdx uint8, sp bool, params int64) {
@@ -174,7 +175,7 @@ func FuzzEstimate(f *testing.F) {
 			FlashAttention: &flash,
 		}
 		if params != 0 {
-			target.Model.Parameters = ParameterCount(params)
+			target.Model.Parameters = model.ParameterCount(params)
 		} else {
 			target.Model.Preset = presetNames[int(presetIdx)%len(presetNames)]
 		}
@@ -217,7 +218,7 @@ func FuzzEstimate(f *testing.F) {
 }
 
 func BenchmarkEstimate(b *testing.B) {
-	target := Target{Name: "llama-3-70b-fp8", Model: ModelSource{Preset: "llama-3.1-70b"}, Precision: "fp8",
+	target := Target{Name: "llama-3-70b-fp8", Model: model.ModelSource{Preset: "llama-3.1-70b"}, Precision: "fp8",
 		KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2}
 	for b.Loop() {
 		e, err := Estimate(target)
@@ -232,8 +233,8 @@ func BenchmarkRequiredGPUs(b *testing.B) {
 	g, err := LookupGPU("h100-80gb")
 	require.NoError(b, err)
 	cases := []Target{
-		{Name: "405b-inference", Model: ModelSource{Preset: "llama-3.1-405b"}, Context: 131072, Batch: 4},
-		{Name: "70b-training", Model: ModelSource{Preset: "llama-3-70b"}, Workload: Training, TensorParallel: 8,
+		{Name: "405b-inference", Model: model.ModelSource{Preset: "llama-3.1-405b"}, Context: 131072, Batch: 4},
+		{Name: "70b-training", Model: model.ModelSource{Preset: "llama-3-70b"}, Workload: Training, TensorParallel: 8,
 			SequenceParallel: true, Recompute: RecomputeSelective},
 	}
 	for _, target := range cases {

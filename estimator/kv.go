@@ -1,6 +1,10 @@
 package estimator
 
-import "math"
+import (
+	"math"
+
+	"github.com/vramfit/vramfit/estimator/model"
+)
 
 // kvCache is the KV cache on one GPU of layout l for batch sequences of
 // context tokens: per layer of the most loaded pipeline stage, the values a
@@ -20,6 +24,6 @@ func (e *Estimation) kvPerToken(l Layout) float64 {
 
 // kvHeadsPerGPU is the KV heads one GPU of layout l holds: tensor
 // parallelism splits them, and replicates one on each GPU past their count.
-func kvHeadsPerGPU(m Model, l Layout) float64 {
+func kvHeadsPerGPU(m model.Model, l Layout) float64 {
 	return math.Ceil(float64(max(m.KVHeads, 1)) / float64(l.TensorParallel))
 }

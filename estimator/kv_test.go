@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestKVCacheBytesPerToken(t *testing.T) {
@@ -41,9 +42,9 @@ func TestKVCacheOPT13B(t *testing.T) {
 	// vLLM paper (Kwon et al., 2023) §3: "the KV cache of a single token
 	// demands 800 KB of space, calculated as 2 × 5120 × 40 × 2" for OPT-13B
 	// (40 layers of 40 heads × 128), and 2048 tokens 1.6 GB per request.
-	opt := Model{Name: "opt-13b", KnownArchitecture: true, Parameters: 13e9, ActiveParameters: 13e9,
+	opt := model.Model{Name: "opt-13b", KnownArchitecture: true, Parameters: 13e9, ActiveParameters: 13e9,
 		Layers: 40, HiddenSize: 5120, Heads: 40, KVHeads: 40, HeadDim: 128, VocabSize: 50272,
-		Decoder: slices.Repeat([]Layer{{Attention: AttentionFull, KVHeads: 40, HeadDim: 128}}, 40)}
+		Decoder: slices.Repeat([]model.Layer{{Attention: model.AttentionFull, KVHeads: 40, HeadDim: 128}}, 40)}
 	e := estimateModel(t, Target{Context: 2048, KVCacheDType: "fp16"}, opt)
 	perToken, ok := e.KVCacheBytesPerToken()
 	require.True(t, ok)

@@ -3,6 +3,8 @@ package estimator
 import (
 	"math"
 	"slices"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // layerSums are prefix sums over a model's decoder layers, computed once per
@@ -23,7 +25,7 @@ type layerSums struct {
 	mlpWidth int
 }
 
-func newLayerSums(layers []Layer) layerSums {
+func newLayerSums(layers []model.Layer) layerSums {
 	var s layerSums
 	for _, l := range layers {
 		if !slices.Contains(s.windows, l.Window) {
@@ -40,8 +42,8 @@ func newLayerSums(layers []Layer) layerSums {
 		for w, window := range s.windows {
 			s.kvHead[w][i+1], s.kvFixed[w][i+1] = s.kvHead[w][i], s.kvFixed[w][i]
 			if window == l.Window {
-				s.kvHead[w][i+1] += l.kvValues(1) - l.kvValues(0)
-				s.kvFixed[w][i+1] += l.kvValues(0)
+				s.kvHead[w][i+1] += l.KVValues(1) - l.KVValues(0)
+				s.kvFixed[w][i+1] += l.KVValues(0)
 			}
 		}
 		var linear, experts float64

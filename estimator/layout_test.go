@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // What a target sets is kept; what it leaves open is chosen, and the fit
@@ -124,7 +126,7 @@ func TestRemedies(t *testing.T) {
 // The search is bounded by MaxGPUs, and so is a layout a target sets.
 func TestLayoutBeyondMaxGPUs(t *testing.T) {
 	t.Parallel()
-	_, err := Estimate(Target{Name: "big", Model: ModelSource{Preset: "llama-3-8b"}, TensorParallel: 8, DataParallel: 1024})
+	_, err := Estimate(Target{Name: "big", Model: model.ModelSource{Preset: "llama-3-8b"}, TensorParallel: 8, DataParallel: 1024})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "data_parallel: the layout tensor_parallel × pipeline_parallel × data_parallel = 8192 GPUs is more than the 4096 this planner places")
 }

@@ -3,12 +3,14 @@ package estimator
 import (
 	"slices"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // adapterParameters counts the LoRA parameters of the whole model: each
 // adapted d_in × d_out matrix gains r·(d_in + d_out) (Hu et al., 2021), in
 // every layer. Modules default to every linear module of a layer.
-func adapterParameters(l *LoRA, m Model) (float64, *fieldError) {
+func adapterParameters(l *LoRA, m model.Model) (float64, *fieldError) {
 	if !m.KnownArchitecture || len(m.Decoder) == 0 {
 		fe := fieldErrorf("model", "lora needs the model's architecture to size the adapters (give a preset, architecture or hf_config, not a bare parameter count)")
 		return 0, &fe

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestLoRAParameters(t *testing.T) {
@@ -34,8 +35,8 @@ func TestLoRAParameters(t *testing.T) {
 
 // llama65B is LLaMA-65B from its params.json (dim 8192, 80 layers, 64
 // heads, multiple_of 256 → ffn 22016, vocab 32000).
-func llama65B(t *testing.T) Model {
-	m, err := Architecture{ModelType: "llama", HiddenSize: 8192, IntermediateSize: 22016, NumHiddenLayers: 80,
+func llama65B(t *testing.T) model.Model {
+	m, err := model.Architecture{ModelType: "llama", HiddenSize: 8192, IntermediateSize: 22016, NumHiddenLayers: 80,
 		NumAttentionHeads: 64, NumKeyValueHeads: 64, VocabSize: 32000, MaxPositionEmbeddings: 2048}.Model("llama-65b")
 	require.NoError(t, err)
 	// Touvron et al. 2023 (LLaMA), Table 2: 65.2B parameters (truncated;
@@ -74,7 +75,7 @@ func TestQLoRAPaper(t *testing.T) {
 	// 32 layers of 4·4096² + 3·4096·11008.
 	linear := 32.0 * (4*4096*4096 + 3*4096*11008)
 	require.Equal(t, linear, estimateModel(t, Target{}, m7).paramSplit(one()).linear)
-	assert.InDelta(t, linear*nf4DoubleQuantBits/8+2*(float64(m7.Parameters)-linear), base7, 1)
+	assert.InDelta(t, linear*model.NF4DoubleQuantBits/8+2*(float64(m7.Parameters)-linear), base7, 1)
 }
 
 func TestLoRAComponents(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Usable, ForGPU and Assumptions read the memory cap from one place, so a
@@ -33,7 +34,7 @@ func TestMemoryCapAgrees(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			target := tc.target
-			target.Name, target.Model = "7b", ModelSource{Parameters: 7e9}
+			target.Name, target.Model = "7b", model.ModelSource{Parameters: 7e9}
 			e, err := Estimate(target)
 			require.NoError(t, err)
 			want := int64(math.Floor(gpuBytes * tc.wantCap))
@@ -52,14 +53,14 @@ func TestMemoryCapAgrees(t *testing.T) {
 // on one 24 GB card, on the card's whole memory.
 func TestRuleOfThumbUsesTheWholeGPU(t *testing.T) {
 	t.Parallel()
-	e, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Precision: "int8"})
+	e, err := Estimate(Target{Name: "7b", Model: model.ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Precision: "int8"})
 	require.NoError(t, err)
 	usable := e.Usable(24e9, 0)
 	assert.Equal(t, int64(24e9), usable)
 	assert.Equal(t, int64(3), usable/e.Requirement().Total)
 	assert.Empty(t, warningsMatching(e, "memory_utilization"))
 
-	capped, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Precision: "int8",
+	capped, err := Estimate(Target{Name: "7b", Model: model.ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Precision: "int8",
 		MemoryUtilization: 0.5})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"memory_utilization 0.5 is ignored: the rule-of-thumb method uses the whole GPU"},

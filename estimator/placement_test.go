@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func gpu(t testing.TB, name string) GPU {
@@ -175,7 +176,7 @@ func TestMaxBatchAndContext(t *testing.T) {
 	assert.Greater(t, long.MaxContext(budget, 1), 32768, "allow_long_context lifts the cap")
 	e := estimatePreset(t, Target{}, "llama-3-70b")
 	assert.Zero(t, e.MaxBatch(1<<30, 1), "not even one sequence fits")
-	bare, err := Estimate(Target{Name: "x", Model: ModelSource{Parameters: 7e9}})
+	bare, err := Estimate(Target{Name: "x", Model: model.ModelSource{Parameters: 7e9}})
 	require.NoError(t, err)
 	assert.Zero(t, bare.MaxBatch(80<<30, 1), "unknown when the KV cache is")
 }
@@ -186,8 +187,8 @@ func TestMonotonic(t *testing.T) {
 	t.Parallel()
 	for _, w := range []Workload{Inference, Training} {
 		prev := int64(0)
-		for _, n := range []ParameterCount{1e6, 1e8, 7e9, 7_000_000_001, 70e9, 1e12, MaxParameters} {
-			e, err := Estimate(Target{Name: "n", Model: ModelSource{Parameters: n}, Workload: w})
+		for _, n := range []model.ParameterCount{1e6, 1e8, 7e9, 7_000_000_001, 70e9, 1e12, model.MaxParameters} {
+			e, err := Estimate(Target{Name: "n", Model: model.ModelSource{Parameters: n}, Workload: w})
 			require.NoError(t, err)
 			total := e.Requirement().Total
 			assert.GreaterOrEqual(t, total, prev, "%s %d parameters", w, n)
@@ -237,7 +238,7 @@ func TestForGPUBareCount(t *testing.T) {
 	for _, tc := range []struct {
 		pp, want int
 	}{{0, 2}, {3, 3}} {
-		e, err := Estimate(Target{Name: "70b", Model: ModelSource{Parameters: 70e9}, PipelineParallel: tc.pp})
+		e, err := Estimate(Target{Name: "70b", Model: model.ModelSource{Parameters: 70e9}, PipelineParallel: tc.pp})
 		require.NoError(t, err)
 		fit := e.ForGPU(gpu(t, "h100-80gb"))
 		checkSmallest(t, e, fit)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // DType is a number format: of weights, the KV cache, gradients or
@@ -34,15 +36,7 @@ func (d DType) bytesFor(n float64) float64 { return n * d.Bits / 8 }
 
 // int4Bits is a bare int4 precision: what int4 checkpoints carry (GPTQ,
 // AWQ), group size 128 with its scales and zeros.
-var int4Bits = groupBits(4, defaultGroupSize, true)
-
-const (
-	// nf4Bits is NF4 with one fp32 absmax per block of 64: 4 + 32/64.
-	nf4Bits = 4 + 32.0/64
-	// nf4DoubleQuantBits quantises those absmax constants to 8 bits in
-	// blocks of 256 with one fp32 constant each: 4 + 8/64 + 32/(64·256).
-	nf4DoubleQuantBits = 4 + 8.0/64 + 32.0/(64*256)
-)
+var int4Bits = model.GroupBits(4, model.DefaultGroupSize, true)
 
 const (
 	srcIEEE      = "IEEE 754 / bfloat16 storage size"
@@ -63,8 +57,8 @@ var dtypes = []DType{
 	{Name: "fp8", Bits: 8, Source: srcFP8},
 	{Name: "int8", Bits: 8, Source: srcInt},
 	{Name: "int4", Bits: int4Bits, Source: srcInt4},
-	{Name: "nf4", Bits: nf4Bits, Source: srcQLoRA},
-	{Name: "nf4-dq", Bits: nf4DoubleQuantBits, Source: srcQLoRADQ},
+	{Name: "nf4", Bits: model.NF4Bits, Source: srcQLoRA},
+	{Name: "nf4-dq", Bits: model.NF4DoubleQuantBits, Source: srcQLoRADQ},
 	// llama.cpp block formats (one tensor type throughout).
 	{Name: "q8_0", Bits: 8.5, Whole: true, Source: srcGGMLBlock + " 34/32"},
 	{Name: "q6_k", Bits: 6.5625, Whole: true, Source: srcGGMLBlock + " 210/256"},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestDTypeBits(t *testing.T) {
@@ -37,9 +38,9 @@ func TestDTypeBits(t *testing.T) {
 		assert.Equal(t, tc.bits, d.Bits, tc.name)
 	}
 	// The paper rounds double quantisation to 4.127 bits.
-	assert.InDelta(t, 4.127, nf4DoubleQuantBits, 0.0005)
+	assert.InDelta(t, 4.127, model.NF4DoubleQuantBits, 0.0005)
 	// "saving 0.373 bits per parameter" against 4.5 (QLoRA §3).
-	assert.InDelta(t, 0.373, nf4Bits-nf4DoubleQuantBits, 0.0005)
+	assert.InDelta(t, 0.373, model.NF4Bits-model.NF4DoubleQuantBits, 0.0005)
 }
 
 func TestDTypeRoles(t *testing.T) {

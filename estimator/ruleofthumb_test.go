@@ -5,13 +5,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // The seed article's worked examples (DESIGN.md § Methods), exact.
 func TestRuleOfThumbSeedExamples(t *testing.T) {
 	t.Parallel()
 	ruleTarget := func(workload Workload, precision string) Target {
-		return Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: workload, Precision: precision}
+		return Target{Name: "7b", Model: model.ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: workload, Precision: precision}
 	}
 	// "7B BF16 model state = 112e9 bytes ≈ 104 GiB": (2 + 2 + 12) × 7e9.
 	e, err := Estimate(ruleTarget(Training, "bf16"))
@@ -74,7 +75,7 @@ func TestRuleOfThumbLlama3(t *testing.T) {
 // GPUs the weights fit on, so gpus_required and the fit never disagree.
 func TestRuleOfThumbInferenceCountHoldsTheWeights(t *testing.T) {
 	t.Parallel()
-	e, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: Inference, Precision: "fp32"})
+	e, err := Estimate(Target{Name: "7b", Model: model.ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: Inference, Precision: "fp32"})
 	require.NoError(t, err)
 	g, err := LookupGPU("24GB")
 	require.NoError(t, err)
@@ -89,7 +90,7 @@ func TestRuleOfThumbInferenceCountHoldsTheWeights(t *testing.T) {
 func TestRuleOfThumbGPUWithoutMemory(t *testing.T) {
 	t.Parallel()
 	for _, w := range []Workload{Inference, Training} {
-		e, err := Estimate(Target{Name: "7b", Model: ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: w})
+		e, err := Estimate(Target{Name: "7b", Model: model.ModelSource{Parameters: 7e9}, Method: RuleOfThumb, Workload: w})
 		require.NoError(t, err)
 		fit := e.ForGPU(GPU{Name: "reserved", MemoryBytes: 0})
 		assert.Zero(t, fit.GPUsRequired, w)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // Target is one model that operators plan to run: its source, workload,
@@ -12,10 +14,10 @@ import (
 // field means "not set": Estimate applies the documented default (the
 // pointers mark fields whose zero is a meaningful setting).
 type Target struct {
-	Name     string      `json:"name"`
-	Model    ModelSource `json:"model"`
-	Workload Workload    `json:"workload,omitempty"`
-	Method   Method      `json:"method,omitempty"`
+	Name     string            `json:"name"`
+	Model    model.ModelSource `json:"model"`
+	Workload Workload          `json:"workload,omitempty"`
+	Method   Method            `json:"method,omitempty"`
 
 	// Precision is the weights' format; KVCacheDType, GradientDType and
 	// OptimizerDType those of the KV cache, gradients and optimizer states.
@@ -64,8 +66,8 @@ type Target struct {
 // resolvedModel is a model together with the source it was resolved from,
 // and the target's estimation on it.
 type resolvedModel struct {
-	source ModelSource
-	model  Model
+	source model.ModelSource
+	model  model.Model
 	est    *Estimation
 }
 
@@ -85,7 +87,7 @@ func (t Target) parsed() *Estimation {
 
 // resolveModel returns t's model, reusing the parser's while the source is
 // the one it resolved.
-func (t Target) resolveModel() (Model, error) {
+func (t Target) resolveModel() (model.Model, error) {
 	if r := t.resolved; r != nil && r.source == t.Model {
 		return r.model, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vramfit/vramfit/estimator/model"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -402,11 +403,11 @@ func describe(n *yaml.Node) string {
 // fields of ModelSource (and Architecture) before yaml fills them in.
 func (p *targetsParser) model(t *Target, kv keyValue, path string) {
 	before := len(p.errs)
-	p.knownKeys(kv.value, reflect.TypeOf(ModelSource{}), path+".model")
+	p.knownKeys(kv.value, reflect.TypeOf(model.ModelSource{}), path+".model")
 	if len(p.errs) > before {
 		return
 	}
-	var src ModelSource
+	var src model.ModelSource
 	if err := kv.value.Decode(&src); err != nil {
 		var typeErr *yaml.TypeError
 		messages := []string{err.Error()}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func TestLoadTargetsInvalid(t *testing.T) {
@@ -70,7 +71,7 @@ func TestLoadTargetsValid(t *testing.T) {
 	first := targets[0]
 	require.NotNil(t, first.resolved, "the parser keeps the model it resolved")
 	first.resolved = nil
-	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: ModelSource{Preset: "llama-3.1-70b"}, Workload: Inference,
+	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: model.ModelSource{Preset: "llama-3.1-70b"}, Workload: Inference,
 		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
 	// A relative hf_config is relative to the file's directory, and kept as
 	// written: it names the model in labels and reports.
@@ -139,7 +140,7 @@ func TestEstimateReusesTheParsedModel(t *testing.T) {
 
 	// A source changed after parsing is resolved anew.
 	changed := targets[0]
-	changed.Model = ModelSource{Preset: "gpt2"}
+	changed.Model = model.ModelSource{Preset: "gpt2"}
 	e, err = Estimate(changed)
 	require.NoError(t, err)
 	assert.EqualValues(t, 124_439_808, e.Model().Parameters) // GPT-2, REFERENCES §4

@@ -1,5 +1,7 @@
 package estimator
 
+import "github.com/vramfit/vramfit/estimator/model"
+
 // states are the model states on one GPU: weights, gradients and the
 // optimizer's states.
 type states struct {
@@ -43,7 +45,7 @@ func (e *Estimation) modelStates(l Layout) states {
 
 // largestLayer is the parameter count of the largest unit ZeRO-3 gathers: a
 // decoder layer or the embedding matrix, whichever is larger.
-func largestLayer(m Model) int64 {
+func largestLayer(m model.Model) int64 {
 	if !m.KnownArchitecture {
 		return 0
 	}

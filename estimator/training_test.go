@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 func modelStateBytes(c Components) int64 { return c.Weights + c.Gradients + c.Optimizer }
@@ -23,7 +24,7 @@ func TestModelStatesZeRO(t *testing.T) {
 		{3, 1_875_000_000},
 	}
 	for _, tc := range tests {
-		e, err := Estimate(Target{Name: "zero", Model: ModelSource{Parameters: 7.5e9}, Workload: Training,
+		e, err := Estimate(Target{Name: "zero", Model: model.ModelSource{Parameters: 7.5e9}, Workload: Training,
 			DataParallel: 64, ZeROStage: ptr(tc.stage)})
 		if !assert.NoError(t, err) {
 			continue
@@ -38,7 +39,7 @@ func TestModelStatesDeepSpeedZeRO3(t *testing.T) {
 	// t5-large, 737.67M parameters, largest layer 32.90M, 4 GPUs, no offload:
 	// 3291 MB per GPU = 4·largest_layer + 18·N/G (bf16 weights, fp32
 	// gradients, fp32 master weights and Adam states).
-	t5 := Model{Name: "t5-large", KnownArchitecture: true, Parameters: 737_670_000, ActiveParameters: 737_670_000,
+	t5 := model.Model{Name: "t5-large", KnownArchitecture: true, Parameters: 737_670_000, ActiveParameters: 737_670_000,
 		Layers: 1, LayerParameters: 32_900_000, EmbeddingParameters: 737_670_000 - 32_900_000, TiedEmbeddings: true,
 		HiddenSize: 1024, Heads: 16, KVHeads: 16, HeadDim: 64}
 	e := estimateModel(t, Target{Workload: Training, GradientDType: "fp32", DataParallel: 4, ZeROStage: ptr(3)}, t5)
@@ -70,7 +71,7 @@ func TestBytesPerParameter(t *testing.T) {
 	}
 	const n = 1_000_000_000
 	for _, tc := range tests {
-		tc.target.Name, tc.target.Model, tc.target.Workload = tc.name, ModelSource{Parameters: n}, Training
+		tc.target.Name, tc.target.Model, tc.target.Workload = tc.name, model.ModelSource{Parameters: n}, Training
 		e, err := Estimate(tc.target)
 		if assert.NoError(t, err, tc.name) {
 			assert.Equal(t, tc.want*n, modelStateBytes(e.Requirement().Components), tc.name)

@@ -11,6 +11,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // estimateFlags are the flags of `vramfit estimate`: a target's fields (or a
@@ -177,7 +178,7 @@ func (f *estimateFlags) target() (estimator.Target, error) {
 	case f.hfConfig != "":
 		t.Model.HFConfig = f.hfConfig
 	case f.parameters != "":
-		if t.Model.Parameters, err = estimator.ParseParameterCount(f.parameters); err != nil {
+		if t.Model.Parameters, err = model.ParseParameterCount(f.parameters); err != nil {
 			return t, fmt.Errorf("--parameters: %w", err)
 		}
 	default:
@@ -327,7 +328,7 @@ func listModels(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw, "PRESET\tPARAMETERS\tDESCRIPTION")
-	for _, p := range estimator.Presets() {
+	for _, p := range model.Presets() {
 		fmt.Fprintf(tw, "%s\t%.2fB\t%s\n", p.Name, float64(p.Model.Parameters)/1e9, p.Description)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/model"
 )
 
 // record is one startup log of testdata/records.tsv.
@@ -89,7 +90,7 @@ func figures(t *testing.T, r record) modelFigures {
 	if spec, ok := strings.CutPrefix(ref, "hand:"); ok {
 		return handFigures(t, r, spec)
 	}
-	var src estimator.ModelSource
+	var src model.ModelSource
 	switch {
 	case strings.HasPrefix(ref, "preset:"):
 		src.Preset = strings.TrimPrefix(ref, "preset:")

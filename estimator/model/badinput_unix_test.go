@@ -1,6 +1,6 @@
 //go:build unix
 
-package estimator
+package model
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package estimator
+package model
 
 import (
 	"fmt"
@@ -56,14 +56,10 @@ type Quantization struct {
 	ExpertsOnly bool
 }
 
-// DType is the weights' format for the estimate.
-func (q Quantization) DType() DType {
-	return DType{Name: q.Name, Bits: q.Bits, Source: "the config's quantization_config"}
-}
-
-// Weight-only integer formats: b bits, plus per group of g weights a 16-bit
-// scale and a b-bit zero point (GPTQ's and AWQ's qzeros).
-func groupBits(bits, group int, zeros bool) float64 {
+// GroupBits is the storage per weight of weight-only integer formats: b
+// bits, plus per group of g weights a 16-bit scale and, with zeros, a b-bit
+// zero point (GPTQ's and AWQ's qzeros).
+func GroupBits(bits, group int, zeros bool) float64 {
 	extra := 16.0
 	if zeros {
 		extra += float64(bits)
@@ -71,12 +67,20 @@ func groupBits(bits, group int, zeros bool) float64 {
 	return float64(bits) + extra/float64(group)
 }
 
-// defaultGroupSize is the group size of GPTQ and AWQ checkpoints, and of a
+const (
+	// NF4Bits is bitsandbytes' NF4 with one fp32 absmax per block of 64: 4 + 32/64.
+	NF4Bits = 4 + 32.0/64
+	// NF4DoubleQuantBits quantises those absmax constants to 8 bits in
+	// blocks of 256 with one fp32 constant each: 4 + 8/64 + 32/(64·256).
+	NF4DoubleQuantBits = 4 + 8.0/64 + 32.0/(64*256)
+)
+
+// DefaultGroupSize is the group size of GPTQ and AWQ checkpoints, and of a
 // bare int4 precision.
-const defaultGroupSize = 128
+const DefaultGroupSize = 128
 
 // quantMethods are the quant_method values this package sizes.
-var quantMethods = []string{"awq", "bitsandbytes", "compressed-tensors", "fp8", "gptq", "mxfp4"}
+var quantMethods = []string{"auto-round", "awq", "bitsandbytes", "compressed-tensors", "fbgemm_fp8", "fp8", "gptq", "mxfp4"}
 
 // resolve sizes a quantization_config; nil when there is none.
 func (q *QuantizationConfig) resolve() (*Quantization, error) {
@@ -87,7 +91,8 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		return invalidf("quantization_config: "+format, args...)
 	}
 	switch q.QuantMethod {
-	case "gptq", "awq":
+	case "gptq", "awq", "auto-round", "intel/auto-round":
+		// AutoRound writes GPTQ's layout (qweight, qzeros, scales).
 		bits, group := q.Bits, q.GroupSize
 		if bits == 0 {
 			bits, group = q.WBit, q.QGroupSize
@@ -100,7 +105,7 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		}
 		switch {
 		case group == 0:
-			group = defaultGroupSize
+			group = DefaultGroupSize
 		case group == -1: // one scale per output channel: negligible
 			group = maxDimension
 		case group < 0 || group > maxDimension:
@@ -111,7 +116,7 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 		if group != maxDimension {
 			name += fmt.Sprintf(" g%d", group)
 		}
-		return &Quantization{Name: name, Bits: groupBits(bits, group, zeros)}, nil
+		return &Quantization{Name: name, Bits: GroupBits(bits, group, zeros)}, nil
 	case "fp8":
 		bits, name := 8.0, "fp8"
 		if len(q.WeightBlockSize) > 0 {
@@ -124,12 +129,16 @@ func (q *QuantizationConfig) resolve() (*Quantization, error) {
 			name = fmt.Sprintf("fp8 block %dx%d", q.WeightBlockSize[0], q.WeightBlockSize[1])
 		}
 		return &Quantization{Name: name, Bits: bits}, nil
+	case "fbgemm_fp8":
+		// Meta's FP8 checkpoints (Llama 3.1 405B FP8): one scale per output
+		// row, negligible.
+		return &Quantization{Name: "fbgemm fp8", Bits: 8}, nil
 	case "bitsandbytes":
 		switch {
 		case q.LoadIn4bit && q.Bnb4bitUseDoubleQuant:
-			return &Quantization{Name: "bnb 4-bit dq", Bits: nf4DoubleQuantBits}, nil
+			return &Quantization{Name: "bnb 4-bit dq", Bits: NF4DoubleQuantBits}, nil
 		case q.LoadIn4bit:
-			return &Quantization{Name: "bnb 4-bit", Bits: nf4Bits}, nil
+			return &Quantization{Name: "bnb 4-bit", Bits: NF4Bits}, nil
 		case q.LoadIn8bit:
 			return &Quantization{Name: "bnb 8-bit", Bits: 8}, nil
 		}
@@ -189,13 +198,17 @@ func (q *QuantizationConfig) compressed(bad func(string, ...any) error) (*Quanti
 			return nil, bad("config_groups.%s.weights.num_bits %d: want 1 to 16", name, w.NumBits)
 		}
 		bits := float64(w.NumBits)
-		label := fmt.Sprintf("%s%d", orDefault(w.Type, "int"), w.NumBits)
+		kind := w.Type
+		if kind == "" {
+			kind = "int"
+		}
+		label := fmt.Sprintf("%s%d", kind, w.NumBits)
 		if w.Strategy == "group" {
 			if w.GroupSize < 1 || w.GroupSize > maxDimension {
 				return nil, bad("config_groups.%s.weights.group_size %d: want a positive integer", name, w.GroupSize)
 			}
 			zeros := w.Symmetric != nil && !*w.Symmetric
-			bits = groupBits(w.NumBits, w.GroupSize, zeros)
+			bits = GroupBits(w.NumBits, w.GroupSize, zeros)
 			label += fmt.Sprintf(" g%d", w.GroupSize)
 		}
 		if len(w.BlockStructure) == 2 && w.BlockStructure[0] > 0 && w.BlockStructure[1] > 0 &&

@@ -1,4 +1,4 @@
-package estimator
+package model
 
 import (
 	"io/fs"
@@ -140,7 +140,7 @@ func FuzzParseHFConfig(f *testing.F) {
 			t.Fatalf("%d layers described for %d", len(m.Decoder), m.Layers)
 		}
 		for i, layer := range m.Decoder {
-			if layer.kvValues(1) <= 0 || layer.Window < 0 || layer.Parameters <= 0 || layer.ActiveParameters > layer.Parameters {
+			if layer.KVValues(1) <= 0 || layer.Window < 0 || layer.Parameters <= 0 || layer.ActiveParameters > layer.Parameters {
 				t.Fatalf("bad layer %d: %+v", i, layer)
 			}
 			for _, l := range layer.Linears {

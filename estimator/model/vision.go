@@ -1,4 +1,4 @@
-package estimator
+package model
 
 // multimodal builds a wrapper (gemma3, llama4, mistral3): the language model
 // from text_config, which also gives the KV cache, plus the vision tower and

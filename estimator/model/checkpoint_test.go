@@ -1,4 +1,4 @@
-package estimator
+package model
 
 import (
 	"os"
@@ -115,14 +115,14 @@ func TestLoadHFConfigUnsupportedTypeWithCheckpoint(t *testing.T) {
 	m, err := LoadHFConfig(dir)
 	require.NoError(t, err)
 	assert.Equal(t, int64(80+8), m.Parameters, "the headers' elements")
-	e := estimateModel(t, Target{Context: 64}, m)
-	perToken, ok := e.KVCacheBytesPerToken()
-	require.True(t, ok)
-	// 3 layers · 2 (K and V) · 1 KV head · head_dim 8/2 · 2 bytes.
-	assert.Equal(t, int64(3*2*1*4*2), perToken)
-	assert.Equal(t, int64(192), e.Requirement().Weights, "the weights' bytes as stored")
-	assert.Contains(t, e.Warnings(), `model_type "newarch" is not supported: the weights are the safetensors headers' 88 parameters; `+
-		`the KV cache assumes 3 layers of full attention with 1 KV heads of 4 values (num_key_value_heads, head_dim)`)
+	// 3 layers of full attention, each caching K and V of 1 KV head of 8/2.
+	require.Len(t, m.Decoder, 3)
+	for _, l := range m.Decoder {
+		assert.Equal(t, Layer{Attention: AttentionFull, KVHeads: 1, HeadDim: 4}, l)
+	}
+	assert.Equal(t, int64(192), m.Checkpoint.Bytes, "the weights' bytes as stored")
+	assert.Equal(t, []string{`model_type "newarch" is not supported: the weights are the safetensors headers' 88 parameters; ` +
+		`the KV cache assumes 3 layers of full attention with 1 KV heads of 4 values (num_key_value_heads, head_dim)`}, m.Warnings)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "model.safetensors")))
 	_, err = LoadHFConfig(dir)

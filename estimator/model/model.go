@@ -1,4 +1,12 @@
-package estimator
+// Package model describes a model as the memory maths needs it: a list of
+// decoder layers, each with its attention (full, sliding window, chunked or
+// MLA latent) and its linear modules, the embeddings, a vision tower, and
+// how the weights are stored. It reads a Hugging Face config.json by the
+// conventions of its model_type (one family each, in families.go), the
+// safetensors headers beside it, a quantization_config, the embedded
+// catalog of presets, a bare parameter count or inline architecture
+// fields. A new architecture is a new family here and nothing else.
+package model
 
 import "slices"
 
@@ -106,17 +114,17 @@ type Layer struct {
 	Parameters, ActiveParameters int64
 }
 
-// kvValues is the values one token adds to the layer's cache on a GPU that
+// KVValues is the values one token adds to the layer's cache on a GPU that
 // holds kvHeads of its heads.
-func (l Layer) kvValues(kvHeads float64) float64 {
+func (l Layer) KVValues(kvHeads float64) float64 {
 	if l.Attention == AttentionLatent {
 		return float64(l.Latent)
 	}
 	return 2 * kvHeads * float64(l.HeadDim)
 }
 
-// tokensHeld is the tokens of a sequence the layer keeps in its cache.
-func (l Layer) tokensHeld(context int) int {
+// TokensHeld is the tokens of a sequence the layer keeps in its cache.
+func (l Layer) TokensHeld(context int) int {
 	if l.Window > 0 && l.Window < context {
 		return l.Window
 	}
