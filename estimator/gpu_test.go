@@ -48,8 +48,18 @@ func TestLookupGPUSize(t *testing.T) {
 	g, err = LookupGPU("141GB")
 	require.NoError(t, err)
 	assert.Equal(t, int64(141e9), g.MemoryBytes)
+	g, err = LookupGPU("79.19GiB") // a total as an engine logs it
+	require.NoError(t, err)
+	assert.Equal(t, GPU{Name: "79.19GiB", MemoryBytes: 85029615042}, g)
 	_, err = LookupGPU("80")
 	assert.ErrorContains(t, err, `gpu size "80" is 80 bytes; want at least 1GiB`)
+	// A family of several sizes is not a GPU: each size is named.
+	_, err = LookupGPU("a100")
+	assert.EqualError(t, err, `gpu "a100" names several catalog GPUs of different memory; name one: a100-40gb, a100-80gb`)
+	_, err = LookupGPU("V100")
+	assert.EqualError(t, err, `gpu "V100" names several catalog GPUs of different memory; name one: v100-16gb, v100-32gb`)
+	assert.Equal(t, []string{"h100", "h100-sxm", "h100-sxm-80gb"}, GPUAliases("h100-80gb"))
+	assert.Empty(t, GPUAliases("a100-80gb"))
 	_, err = LookupGPU("h900")
 	assert.ErrorContains(t, err, `gpu "h900" is neither a catalog name (t4-16gb, `)
 }
@@ -64,6 +74,8 @@ func TestParseSize(t *testing.T) {
 		{"141GB", 141e9}, {"141gb", 141e9}, {"1.5TiB", 3 << 39}, {"0.5GB", 5e8},
 		{"85520809984", 85520809984}, {"1024B", 1024}, {"1kB", 1000}, {"1KiB", 1024},
 		{"2MiB", 2 << 20}, {"0", 0}, {"1024PiB", 1 << 60},
+		// Rounded down to whole bytes: 79.19 × 2^30 = 85029615042.56.
+		{"79.19GiB", 85029615042}, {"0.0000000001KiB", 0},
 	}
 	for _, tc := range tests {
 		got, err := ParseSize(tc.in)
@@ -76,6 +88,7 @@ func TestParseSize(t *testing.T) {
 		{"-1GB", `size "-1GB": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
 		{"1e9", `size "1e9": want a number and a unit, such as 80GiB (2^30 bytes) or 141GB (1e9 bytes)`},
 		{"0.1B", `size "0.1B" is not a whole number of bytes`},
+		{"1.5", `size "1.5" is not a whole number of bytes`},
 		{"1025PiB", `size "1025PiB" is above the limit of 1EiB`},
 		{"99999999999999999999GB", `size "99999999999999999999GB" is above the limit of 1EiB`},
 	}

@@ -25,7 +25,9 @@ var sizeUnits = map[string]int64{
 const MaxSize int64 = 1 << 60
 
 // ParseSize parses a byte size: "80GiB", "141GB", "1.5 TiB", "24Gi",
-// "85520809984". It must come to a whole number of bytes, at most MaxSize.
+// "85520809984", at most MaxSize. A size in a larger unit is rounded down
+// to whole bytes ("79.19GiB", a total copied from an engine's log, is
+// 85029615042 bytes); a count of bytes must be whole.
 func ParseSize(s string) (int64, error) {
 	text := strings.TrimSpace(s)
 	m := sizeSyntax.FindStringSubmatch(text)
@@ -39,10 +41,10 @@ func ParseSize(s string) (int64, error) {
 	}
 	value, _ := new(big.Rat).SetString(m[1] + "." + m[2] + "0") // the pattern admits only digits
 	value.Mul(value, new(big.Rat).SetInt64(unit))
-	if !value.IsInt() {
+	if unit == 1 && !value.IsInt() {
 		return 0, fmt.Errorf("size %q is not a whole number of bytes", trimForError(s))
 	}
-	bytes := value.Num()
+	bytes := new(big.Int).Quo(value.Num(), value.Denom()) // rounded down; both are positive
 	if !bytes.IsInt64() || bytes.Int64() > MaxSize {
 		return 0, fmt.Errorf("size %q is above the limit of 1EiB", trimForError(s))
 	}

@@ -336,8 +336,12 @@ func listModels(w io.Writer) {
 func listGPUs(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintln(tw, "GPU\tMEMORY_BYTES\tGIB")
+	fmt.Fprintln(tw, "GPU\tMEMORY_BYTES\tGIB\tALIASES")
 	for _, g := range estimator.GPUs() {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Name, g.MemoryBytes, gib(g.MemoryBytes))
+		aliases := strings.Join(estimator.GPUAliases(g.Name), ", ")
+		if aliases == "" {
+			aliases = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", g.Name, g.MemoryBytes, gib(g.MemoryBytes), aliases)
 	}
 }

@@ -201,11 +201,26 @@ func TestEstimateErrors(t *testing.T) {
 	}
 }
 
+// A GPU family of several sizes is refused rather than read as one of them,
+// and a size with decimals (a total copied from an engine's log) is taken.
+func TestEstimateGPUNames(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "gpt2", "--gpu", "a100")
+	assert.Equal(t, 2, status)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "vramfit estimate: --gpu: gpu \"a100\" names several catalog GPUs of different memory; name one: a100-40gb, a100-80gb\n", stderr)
+	status, stdout, _ = runEstimate(t, "--model", "gpt2", "--gpu", "79.19GiB")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "FITS on 1 × 79.19GiB")
+}
+
 func TestEstimateLists(t *testing.T) {
 	t.Parallel()
 	status, stdout, _ := runEstimate(t, "--list-gpus")
 	require.Equal(t, 0, status)
-	assert.Contains(t, squeeze(stdout), "h100-80gb 85520809984 79.65\n")
+	assert.Contains(t, squeeze(stdout), "GPU MEMORY_BYTES GIB ALIASES\n")
+	assert.Contains(t, squeeze(stdout), "h100-80gb 85520809984 79.65 h100, h100-sxm, h100-sxm-80gb\n")
+	assert.Contains(t, squeeze(stdout), "a100-80gb 85899345920 80.00 -\n", "a100 names two sizes: no alias")
 	status, stdout, _ = runEstimate(t, "--list-models")
 	require.Equal(t, 0, status)
 	assert.Contains(t, stdout, "llama-3-70b")
