@@ -69,7 +69,7 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "not YAML", content: "\x7fELF\x02\x01\x01", want: ": control characters are not allowed; a targets file is YAML text in UTF-8"},
 		{name: "nested 100,000 deep", content: deep, want: ": exceeded max depth of 10000"},
 		{name: "alias bomb", content: bomb.String(), want: ":2: aliases (*a) are not supported in a targets file"},
-		{name: "unknown field", content: "targets:\n  - {name: a, model: {preset: gpt2}, bach: 4}\n", want: `:2: targets[0]: unknown field "bach"; valid: `},
+		{name: "unknown field", content: "targets:\n  - {name: a, model: {preset: gpt2}, bach: 4}\n", want: `:2: targets[0]: unknown field "bach"; did you mean batch?`},
 		{name: "wrong type", content: "targets:\n  - {name: a, model: {preset: gpt2}, batch: [4]}\n", want: ":2: targets[0].batch: must be an integer, got a list"},
 		{name: "duplicate names", content: "targets:\n  - {name: a, model: {preset: gpt2}}\n  - {name: a, model: {preset: gpt2}}\n", want: `:3: targets[1].name: duplicate name "a"; the first is at line 2`},
 		{name: "number out of range", content: "targets:\n  - {name: a, model: {preset: gpt2}, context: 1000000000000}\n", want: ":2: targets[0].context: must be at most 16777216, got 1000000000000"},

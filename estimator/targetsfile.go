@@ -157,7 +157,7 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 		if errors.Is(err, io.EOF) {
 			p.fileError(emptyFile)
 		} else {
-			p.yamlError(err)
+			p.yamlError(err, data)
 		}
 		return nil, false
 	}
@@ -165,7 +165,7 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			p.yamlError(err)
+			p.yamlError(err, data)
 			return nil, false
 		}
 		p.errorf(line, "", "", "a second YAML document; a targets file holds one")
@@ -201,10 +201,17 @@ func (p *targetsParser) fileError(msg string) {
 	p.errs = append(p.errs, &TargetError{Where: p.file, Msg: msg})
 }
 
-// yamlError reports a YAML syntax error as file:line: message.
-func (p *targetsParser) yamlError(err error) {
+// yamlError reports a YAML syntax error of data as file:line: message, at
+// the line of the fault rather than the line yaml names.
+func (p *targetsParser) yamlError(err error, data []byte) {
 	if m := lineInMessage.FindStringSubmatch(err.Error()); m != nil {
-		p.errs = append(p.errs, &TargetError{Where: p.file + ":" + m[1], Msg: m[2]})
+		reported, _ := strconv.Atoi(m[1])
+		line, hint := syntaxFault(data, m[2], reported)
+		msg := m[2]
+		if hint != "" {
+			msg += "; " + hint
+		}
+		p.errs = append(p.errs, &TargetError{Where: fmt.Sprintf("%s:%d", p.file, line), Msg: msg})
 		return
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -251,7 +258,7 @@ func (p *targetsParser) mapping(n *yaml.Node, path string, valid map[string]bool
 		case k.Kind != yaml.ScalarNode:
 			p.errorf(k.Line, path, "", "keys must be plain names")
 		case !valid[k.Value]:
-			p.errorf(k.Line, path, "", "unknown field %q; valid: %s", trimForError(k.Value), strings.Join(sortedKeys(valid), ", "))
+			p.errorf(k.Line, path, "", "%s", unknownField(k.Value, sortedKeys(valid)))
 		case out[k.Value].value != nil:
 			p.errorf(k.Line, path, k.Value, "given twice; the first is at line %d", out[k.Value].line)
 		default:
