@@ -49,14 +49,26 @@ func LoadTargets(path string) ([]Target, error) {
 func ReadTargetsFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
+		return nil, unreadable(path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxTargetsFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrInvalidTarget, path, err)
+		return nil, unreadable(path, err)
 	}
 	return data, nil
+}
+
+// unreadable is the error of a targets file that cannot be read: the file
+// and the reason ("targets.yml: cannot read the targets file: no such file
+// or directory"), without the name of the system call.
+func unreadable(path string, err error) error {
+	reason := err
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) {
+		reason = pathErr.Err
+	}
+	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason.Error(), cause: err}
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:

@@ -39,7 +39,7 @@ func TestCheckConfig(t *testing.T) {
 		// Every error, each with its file, line and field.
 		{"invalid", []string{bad}, 1, "", bad + ":2: targets[0].batch: "},
 		{"invalid, second error", []string{bad}, 1, "", bad + ":3: targets[1].name: duplicate name \"chat\""},
-		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "", "no such file or directory"},
+		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "", filepath.Join(dir, "none.yml") + ": cannot read the targets file: no such file or directory\n"},
 		{"no file given", nil, 2, "", "required argument 'file' not provided"},
 	}
 	for _, tt := range tests {
@@ -50,6 +50,17 @@ func TestCheckConfig(t *testing.T) {
 			assert.Contains(t, stderr, tt.stderr)
 		})
 	}
+}
+
+// Warnings are printed, and do not fail the check.
+func TestCheckConfigWarnings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "long.yml")
+	require.NoError(t, os.WriteFile(file, []byte("targets:\n  - {name: a, model: {preset: gpt2}}\n"+
+		"  - {name: long, model: {preset: llama-3-8b}, context: 100000, allow_long_context: true}\n"), 0o600))
+	status, stdout, stderr := runCheckConfig(file)
+	assert.Equal(t, 0, status)
+	assert.Equal(t, file+": 2 valid targets (2 inference)\n", stdout)
+	assert.Regexp(t, `^\Q`+file+`: targets[1] (long): warning: \E.*100000.*8192`, stderr)
 }
 
 // The example targets shipped with vramfit stay valid.

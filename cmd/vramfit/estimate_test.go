@@ -186,7 +186,7 @@ func TestEstimateErrors(t *testing.T) {
 		{[]string{"--model", "gpt2", "--gpu", "24G"}, 2, "vramfit estimate: --gpu: gpu \"24G\" is neither a catalog name"},
 		{[]string{"--config.file", "x.yml", "--batch", "2", "--model", "gpt2"}, 2,
 			"vramfit estimate: --config.file takes the targets from the file; drop --batch, --model (only --gpu, --method and --output combine with it)\n"},
-		{[]string{"--config.file", "missing.yml"}, 2, "vramfit estimate: invalid target: open missing.yml: no such file or directory\n"},
+		{[]string{"--config.file", "missing.yml"}, 2, "vramfit estimate: missing.yml: cannot read the targets file: no such file or directory\n"},
 		{[]string{"--model", "llama-3-8b", "--tensor-parallel", "3"}, 1,
 			"vramfit estimate: target \"llama-3-8b\": tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32\n"},
 		{[]string{"--model", "gpt2", "--output", "xml"}, 2, "vramfit: error: enum value must be one of table,json, got 'xml', try --help\n"},
