@@ -157,8 +157,8 @@ func memoryCap(t Target, m Method, w Workload) float64 {
 
 // weightsFormat picks the weights' format: the target's precision, else the
 // checkpoint's own dtype for a frozen model read from disk, else its
-// config's quantization_config, else bf16 (NF4
-// with double quantisation for qlora, as in the QLoRA paper).
+// config's quantization_config, else bf16 (NF4 with double quantisation for
+// qlora, as in the QLoRA paper).
 func weightsFormat(t Target, m model.Model, w Workload) (DType, float64) {
 	switch {
 	case t.Precision != "":

@@ -239,7 +239,7 @@ func FuzzParseTargets(f *testing.F) {
 // BenchmarkLoadTargets parses, validates and estimates a file of 1,000
 // targets, as the exporter does on every configuration load.
 func BenchmarkLoadTargets(b *testing.B) {
-	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "gpt2", "llama-2-13b"}
+	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "phi-4", "llama-3.1-8b"}
 	var file strings.Builder
 	file.WriteString("defaults: {memory_utilization: 0.9}\ntargets:\n")
 	for i := range 1000 {

@@ -173,7 +173,7 @@ func (a Architecture) Model(name string) (Model, error) {
 type unsupportedModelType string
 
 func (u unsupportedModelType) Error() string {
-	return fmt.Sprintf("model_type %q is not supported; supported: %s", string(u), supportedModelTypes())
+	return fmt.Sprintf("model_type %.64q is not supported; supported: %s", string(u), supportedModelTypes())
 }
 
 // fromCheckpoint reads a config of an unsupported model_type whose weights
@@ -188,8 +188,8 @@ func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) 
 		{"vocab_size", a.VocabSize, 0},
 	} {
 		if f.value < f.min || f.value > maxDimension {
-			return Model{}, invalidf("model_type %q with safetensors beside it: %s %d: want an integer from %d to %d",
-				a.ModelType, f.name, f.value, max(f.min, 1), maxDimension)
+			return Model{}, invalidf("model_type %.64q with safetensors beside it: %s %d: want an integer from %d to %d",
+				a.ModelType, f.name, f.value, f.min, maxDimension)
 		}
 	}
 	if s.layers > maxLayers {
@@ -210,7 +210,7 @@ func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) 
 		n = ck.add(n, elements)
 	}
 	if ck.overflow || n <= 0 || n > MaxParameters {
-		return Model{}, invalidf("the safetensors beside model_type %q hold %d parameters: want 1 to 1e15", a.ModelType, n)
+		return Model{}, invalidf("the safetensors beside model_type %.64q hold %d parameters: want 1 to 1e15", a.ModelType, n)
 	}
 	m := Model{
 		Name: name, ModelType: a.ModelType, KnownArchitecture: true,
@@ -220,7 +220,7 @@ func (a Architecture) fromCheckpoint(name string, c *Checkpoint) (Model, error) 
 		Experts: 1, ExpertsPerToken: 1,
 		Decoder: slices.Repeat([]Layer{{Attention: AttentionFull, KVHeads: s.kvHeads, HeadDim: s.headDim}}, s.layers),
 	}
-	m.Warnings = []string{fmt.Sprintf("model_type %q is not supported: the weights are the safetensors headers' %d parameters; "+
+	m.Warnings = []string{fmt.Sprintf("model_type %.64q is not supported: the weights are the safetensors headers' %d parameters; "+
 		"the KV cache assumes %d layers of full attention with %d KV heads of %d values (num_key_value_heads, head_dim)",
 		a.ModelType, n, s.layers, s.kvHeads, s.headDim)}
 	return m, nil

@@ -138,3 +138,16 @@ func TestLoadHFConfigModelOptError(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidModel)
 	assert.EqualError(t, err, filepath.Join(dir, "hf_quant_config.json")+`: quantization.quant_algo "INT3": want one of FP8, NVFP4`)
 }
+
+// An unsupported model_type read from its weights still needs the standard
+// keys, and says which one is missing.
+func TestLoadHFConfigUnsupportedTypeNeedsKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "newarch", "hidden_size": 8}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors"), shardA, 0o644))
+	_, err := LoadHFConfig(dir)
+	require.ErrorIs(t, err, ErrInvalidModel)
+	assert.EqualError(t, err, filepath.Join(dir, "config.json")+
+		`: model_type "newarch" with safetensors beside it: num_hidden_layers 0: want an integer from 1 to 67108864`)
+}

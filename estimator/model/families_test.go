@@ -373,7 +373,7 @@ func TestQuantizationConfigErrors(t *testing.T) {
 }
 
 // TestCompressedTensors sizes compressed-tensors' w4a16 (int4, group 128,
-// symmetric: a 16-bit scale per group) and w8a8 (int8 per channel).
+// symmetric: a 16-bit scale per group), w8a8 (int8 per channel) and NVFP4.
 func TestCompressedTensors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -387,6 +387,10 @@ func TestCompressedTensors(t *testing.T) {
 		{`{"quant_method": "compressed-tensors", "format": "int-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
 			"weights": {"num_bits": 8, "type": "int", "strategy": "channel", "symmetric": true}}}, "ignore": ["lm_head"]}`,
 			"compressed-tensors int8", 8},
+		// NVFP4: 4-bit floats, an FP8 scale per 16.
+		{`{"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
+			"weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16, "symmetric": true}}}}`,
+			"compressed-tensors float4 g16", 4.5},
 	} {
 		var q QuantizationConfig
 		require.NoError(t, json.Unmarshal([]byte(tc.config), &q))
@@ -501,6 +505,68 @@ func TestQuantMethods(t *testing.T) {
 			got, err := tc.q.resolve()
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, *got)
+		})
+	}
+}
+
+// TestMoreShapes checks further members of the families on the sizes their
+// config.json files give (typed in here, no copy of the file is kept)
+// against published figures: where a figure is published to the parameter,
+// to the parameter.
+func TestMoreShapes(t *testing.T) {
+	t.Parallel()
+	const B = 1e9
+	tests := []struct {
+		name            string
+		arch            Architecture
+		published, unit float64
+		nonEmbedding    int64
+		activePublished float64
+	}{
+		// Gemma 2 report (arXiv:2408.00118), Table 2: 2,024,517,888 and
+		// 26,047,480,320 non-embedding parameters (its embedding counts a
+		// padded vocabulary; the checkpoints hold 256,000 rows).
+		{name: "gemma-2-2b", arch: Architecture{ModelType: "gemma2", HiddenSize: 2304, IntermediateSize: 9216,
+			NumHiddenLayers: 26, NumAttentionHeads: 8, NumKeyValueHeads: 4, HeadDim: 256, VocabSize: 256000},
+			published: 2.6 * B, unit: 0.1 * B, nonEmbedding: 2_024_517_888},
+		{name: "gemma-2-27b", arch: Architecture{ModelType: "gemma2", HiddenSize: 4608, IntermediateSize: 36864,
+			NumHiddenLayers: 46, NumAttentionHeads: 32, NumKeyValueHeads: 16, HeadDim: 128, VocabSize: 256000},
+			published: 27 * B, unit: B, nonEmbedding: 26_047_480_320},
+		// Qwen2.5-0.5B model card: 0.49B, tied.
+		{name: "qwen2.5-0.5b", arch: Architecture{ModelType: "qwen2", HiddenSize: 896, IntermediateSize: 4864,
+			NumHiddenLayers: 24, NumAttentionHeads: 14, NumKeyValueHeads: 2, VocabSize: 151936, TieWordEmbeddings: boolPtr(true)},
+			published: 0.49 * B, unit: 0.01 * B},
+		// Phi-4-mini-instruct model card: 3.8B, tied.
+		{name: "phi-4-mini", arch: Architecture{ModelType: "phi3", HiddenSize: 3072, IntermediateSize: 8192,
+			NumHiddenLayers: 32, NumAttentionHeads: 24, NumKeyValueHeads: 8, VocabSize: 200064, TieWordEmbeddings: boolPtr(true)},
+			published: 3.8 * B, unit: 0.1 * B},
+		// Qwen2-57B-A14B model card: 57B total, 14B activated; a shared
+		// expert of 20480 behind its gate.
+		{name: "qwen2-57b-a14b", arch: Architecture{ModelType: "qwen2_moe", HiddenSize: 3584, IntermediateSize: 18944,
+			NumHiddenLayers: 28, NumAttentionHeads: 28, NumKeyValueHeads: 4, VocabSize: 151936, NumExperts: 64,
+			NumExpertsPerTok: 8, MoeIntermediateSize: 2560, SharedExpertIntermediateSize: 20480},
+			published: 57 * B, unit: B, activePublished: 14 * B},
+		// Command R+ model card: 104B; per-head q/k norms.
+		{name: "command-r-plus", arch: Architecture{ModelType: "cohere", HiddenSize: 12288, IntermediateSize: 33792,
+			NumHiddenLayers: 64, NumAttentionHeads: 96, NumKeyValueHeads: 8, VocabSize: 256000, UseQKNorm: true},
+			published: 104 * B, unit: B},
+		// OLMo 2 32B model card: 32B.
+		{name: "olmo-2-32b", arch: Architecture{ModelType: "olmo2", HiddenSize: 5120, IntermediateSize: 27648,
+			NumHiddenLayers: 64, NumAttentionHeads: 40, NumKeyValueHeads: 8, VocabSize: 100352},
+			published: 32 * B, unit: B},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := tc.arch.Model(tc.name)
+			require.NoError(t, err)
+			assertPublished(t, tc.published, tc.unit, m.Parameters, "published total")
+			if tc.nonEmbedding != 0 {
+				assert.Equal(t, tc.nonEmbedding, m.Parameters-m.EmbeddingParameters)
+			}
+			if tc.activePublished != 0 {
+				assertPublished(t, tc.activePublished, B, m.ActiveParameters, "published active")
+			}
 		})
 	}
 }

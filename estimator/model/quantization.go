@@ -203,12 +203,20 @@ func (q *QuantizationConfig) compressed(bad func(string, ...any) error) (*Quanti
 			kind = "int"
 		}
 		label := fmt.Sprintf("%s%d", kind, w.NumBits)
-		if w.Strategy == "group" {
+		switch w.Strategy {
+		case "group":
 			if w.GroupSize < 1 || w.GroupSize > maxDimension {
 				return nil, bad("config_groups.%s.weights.group_size %d: want a positive integer", name, w.GroupSize)
 			}
 			zeros := w.Symmetric != nil && !*w.Symmetric
 			bits = GroupBits(w.NumBits, w.GroupSize, zeros)
+			label += fmt.Sprintf(" g%d", w.GroupSize)
+		case "tensor_group":
+			// NVFP4: an FP8 scale per group (16) beside one global scale.
+			if w.GroupSize < 1 || w.GroupSize > maxDimension {
+				return nil, bad("config_groups.%s.weights.group_size %d: want a positive integer", name, w.GroupSize)
+			}
+			bits += 8 / float64(w.GroupSize)
 			label += fmt.Sprintf(" g%d", w.GroupSize)
 		}
 		if len(w.BlockStructure) == 2 && w.BlockStructure[0] > 0 && w.BlockStructure[1] > 0 &&
