@@ -60,18 +60,24 @@ func (c *Collector) targetsResponse(v view) TargetsResponse {
 			resp.Targets[i] = TargetStatus{Report: t.own}
 			continue
 		}
-		p := v.placements[i]
-		now := &Placement{Fits: p.fits, FitsWhenIdle: p.fitsWhenIdle, HeadroomBytes: p.headroom,
-			Devices: make([]string, len(p.devices))}
-		for j, d := range p.devices {
-			now.Devices[j] = v.snapshot.Devices[d].UUID
-		}
-		if t.batchKnown {
-			now.MaxBatch = &p.maxBatch
-		}
-		resp.Targets[i] = TargetStatus{Report: v.plan.estimate(&v.plan.entries[i]), Now: now}
+		now := v.now(i)
+		resp.Targets[i] = TargetStatus{Report: v.plan.estimate(&v.plan.entries[i]), Now: &now}
 	}
 	return resp
+}
+
+// now is where target i is placed, as the API shows it.
+func (v view) now(i int) Placement {
+	p := v.placements[i]
+	now := Placement{Fits: p.fits, FitsWhenIdle: p.fitsWhenIdle, HeadroomBytes: p.headroom,
+		Devices: make([]string, len(p.devices))}
+	for j, d := range p.devices {
+		now.Devices[j] = v.snapshot.Devices[d].UUID
+	}
+	if v.targets.targets[i].batchKnown {
+		now.MaxBatch = &p.maxBatch
+	}
+	return now
 }
 
 // InventoryHandler serves /api/v1/inventory: the devices in the shape of

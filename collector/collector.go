@@ -247,17 +247,7 @@ func (c *Collector) placeTargets(s nvml.Snapshot) view {
 	if v.plan == nil {
 		return v
 	}
-	classes := c.capacityClassesFor(v.plan)
-	rankings := classes.rankAll(cands)
-	v.placements = make([]placement, len(v.plan.entries))
-	for i := range v.plan.entries {
-		e := &v.plan.entries[i]
-		p := rankings[classes.class[i]].place(e)
-		if e.target.batchKnown {
-			p.maxBatch = v.plan.maxBatch(e, p.budget)
-		}
-		v.placements[i] = p
-	}
+	v.placeAll(c.capacityClassesFor(v.plan), cands)
 	return v
 }
 

@@ -4,9 +4,51 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
+	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/nvml"
 )
+
+// PlacedTarget is a target placed on a host: its fit on the host's GPU
+// model, and the devices it takes now.
+type PlacedTarget struct {
+	Fit estimator.Fit
+	Now Placement
+}
+
+// Place places each target of set on devices as a scrape of an agent with
+// set's targets does: the same plan on the host's GPU model (the size
+// offering the most memory) and the same choice of devices. gpu is nil and
+// placed empty when no device can take a target (none is up).
+func Place(set *Targets, devices []nvml.Device) (gpu *estimator.GPU, placed []PlacedTarget) {
+	cands, sizes := candidates(devices)
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	v := view{snapshot: nvml.Snapshot{Devices: devices}, targets: set, plan: newPlan(set, sizes, new(atomic.Uint64))}
+	v.placeAll(newCapacityClasses(v.plan), cands)
+	placed = make([]PlacedTarget, len(v.placements))
+	for i := range v.placements {
+		placed[i] = PlacedTarget{Fit: v.plan.entries[i].fit, Now: v.now(i)}
+	}
+	return &v.plan.gpu, placed
+}
+
+// placeAll places every target of v's plan on cands, ranking them once per
+// capacity class.
+func (v *view) placeAll(classes *capacityClasses, cands []candidate) {
+	rankings := classes.rankAll(cands)
+	v.placements = make([]placement, len(v.plan.entries))
+	for i := range v.plan.entries {
+		e := &v.plan.entries[i]
+		p := rankings[classes.class[i]].place(e)
+		if e.target.batchKnown {
+			p.maxBatch = v.plan.maxBatch(e, p.budget)
+		}
+		v.placements[i] = p
+	}
+}
 
 // candidate is a device a target can be placed on: one that answers, and
 // not a GPU split into MIG instances (its instances are the candidates).

@@ -124,3 +124,32 @@ func FuzzPlace(f *testing.F) {
 func place(e *planEntry, cands []candidate) placement {
 	return rank(e.capacity, cands).place(e)
 }
+
+// Place, which `vramfit plan` calls with devices read from Prometheus,
+// answers exactly as an agent's /api/v1/targets does on the same devices.
+func TestPlaceAgreesWithTheAgent(t *testing.T) {
+	for _, fleet := range []string{"testdata/fleets/two-h100.yml", "testdata/fleets/mig.yml", "testdata/fleets/v1-t4.yml", "dgx-h100"} {
+		t.Run(fleet, func(t *testing.T) {
+			c, store := newTestCollector(t, openFleet(t, fleet), testTargets)
+			v := c.look()
+			require.NoError(t, v.nvmlErr)
+			want := c.targetsResponse(v)
+
+			gpu, placed := Place(store.Targets(), v.snapshot.Devices)
+			require.Equal(t, want.GPU, gpu)
+			require.Len(t, placed, len(want.Targets))
+			for i, p := range placed {
+				assert.Equal(t, *want.Targets[i].Now, p.Now, want.Targets[i].Target)
+				assert.Equal(t, *want.Targets[i].GPUsRequired, p.Fit.GPUsRequired, want.Targets[i].Target)
+			}
+		})
+	}
+}
+
+// Without a device that answers, nothing is placed.
+func TestPlaceWithoutDevices(t *testing.T) {
+	store := loadedStore(t, testTargets)
+	gpu, placed := Place(store.Targets(), nil)
+	assert.Nil(t, gpu)
+	assert.Empty(t, placed)
+}

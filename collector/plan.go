@@ -30,6 +30,15 @@ func sizeOf(d nvml.Device) deviceSize {
 // less what the driver reserves (the nvml package guarantees reserved ≤ total).
 func (z deviceSize) offered() uint64 { return z.total - z.reserved }
 
+// gpu is the GPU model of this size, as the estimator counts GPUs of it.
+func (z deviceSize) gpu() estimator.GPU {
+	return estimator.GPU{Name: z.name, MemoryBytes: toInt64(z.offered())}
+}
+
+// GPUModel is the GPU model of d, as placement counts GPUs of it: its name
+// and the memory it offers programs.
+func GPUModel(d nvml.Device) estimator.GPU { return sizeOf(d).gpu() }
+
 // sortSizes orders sizes by the memory they offer, largest first, and
 // drops duplicates: the first is the host's GPU model.
 func sortSizes(sizes []deviceSize) []deviceSize {
@@ -79,7 +88,7 @@ func newPlan(set *Targets, sizes []deviceSize, work *atomic.Uint64) *plan {
 	p := &plan{
 		targets: set,
 		sizes:   sizes,
-		gpu:     estimator.GPU{Name: host.name, MemoryBytes: toInt64(host.offered())},
+		gpu:     host.gpu(),
 		entries: make([]planEntry, len(set.targets)),
 		work:    work,
 	}

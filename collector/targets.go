@@ -50,6 +50,12 @@ func (t *Targets) Estimations() []*estimator.Estimation {
 	return out
 }
 
+// NewTargets estimates targets that come from elsewhere than a targets
+// file (the target flags of `vramfit plan`).
+func NewTargets(targets []estimator.Target) (*Targets, error) {
+	return estimateTargets(targets, new(atomic.Uint64))
+}
+
 // newTargets parses data (the content of path) and estimates each target,
 // counting the estimates in work.
 func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error) {
@@ -57,12 +63,22 @@ func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error)
 	if err != nil {
 		return nil, err
 	}
-	set := &Targets{checksum: sha256.Sum256(data), targets: make([]*target, 0, len(parsed))}
+	set, err := estimateTargets(parsed, work)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	set.checksum = sha256.Sum256(data)
+	return set, nil
+}
+
+// estimateTargets estimates each of parsed, counting the estimates in work.
+func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, error) {
+	set := &Targets{targets: make([]*target, 0, len(parsed))}
 	for _, t := range parsed {
 		work.Add(1)
 		est, err := estimator.Estimate(t)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		own := est.Report(nil)
 		set.targets = append(set.targets, &target{

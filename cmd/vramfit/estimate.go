@@ -17,8 +17,18 @@ import (
 // estimateFlags are the flags of `vramfit estimate`: a target's fields (or a
 // targets file) and what to place it on.
 type estimateFlags struct {
-	configFile, gpu, output string
-	listModels, listGPUs    bool
+	*targetFlags
+	gpu, output          string
+	listModels, listGPUs bool
+}
+
+// targetFlags describe the targets of a command: a targets file, or one
+// target's fields. estimate and plan share them.
+type targetFlags struct {
+	configFile string
+	// withFile names the command's other flags that combine with
+	// --config.file, for the error that rejects the rest.
+	withFile string
 
 	name, preset, hfConfig, parameters string
 	loraRank, loraModules, loraDType   string
@@ -37,13 +47,19 @@ type fieldFlag struct {
 
 func newEstimateCommand(app *kingpin.Application) command {
 	clause := app.Command("estimate", "Estimate the GPU memory a model target needs, and how many GPUs of a kind.")
-	f := &estimateFlags{setByUser: map[string]*bool{}}
-	clause.Flag("config.file", "Targets file (YAML) to estimate instead of the target flags.").PlaceHolder("FILE").StringVar(&f.configFile)
+	f := &estimateFlags{targetFlags: addTargetFlags(clause, "--gpu, --method and --output")}
 	clause.Flag("gpu", "GPU to place the target on: a catalog name (see --list-gpus) or a size such as 80GiB or 141GB.").StringVar(&f.gpu)
 	clause.Flag("output", "Output format: table or json (one object per target and line).").Default("table").EnumVar(&f.output, "table", "json")
 	clause.Flag("list-models", "List the model presets and exit.").BoolVar(&f.listModels)
 	clause.Flag("list-gpus", "List the GPU catalog and exit.").BoolVar(&f.listGPUs)
+	return command{clause: clause, run: f.run}
+}
 
+// addTargetFlags registers --config.file and the target flags on clause;
+// withFile names the clause's other flags that combine with --config.file.
+func addTargetFlags(clause *kingpin.CmdClause, withFile string) *targetFlags {
+	f := &targetFlags{withFile: withFile, setByUser: map[string]*bool{}}
+	clause.Flag("config.file", "Targets file (YAML) to use instead of the target flags.").PlaceHolder("FILE").StringVar(&f.configFile)
 	modelFlags := []struct {
 		name, help string
 		value      *string
@@ -73,7 +89,7 @@ func newEstimateCommand(app *kingpin.Application) command {
 			flag.StringVar(&ff.text)
 		}
 	}
-	return command{clause: clause, run: f.run}
+	return f
 }
 
 func (f *estimateFlags) run(e env) int {
@@ -128,7 +144,7 @@ func (f *estimateFlags) run(e env) int {
 }
 
 // targets are the targets of --config.file, or the one the flags describe.
-func (f *estimateFlags) targets() ([]estimator.Target, error) {
+func (f *targetFlags) targets() ([]estimator.Target, error) {
 	method, methodGiven := "", false
 	var given []string
 	for _, ff := range f.fields {
@@ -146,8 +162,8 @@ func (f *estimateFlags) targets() ([]estimator.Target, error) {
 	sort.Strings(given)
 	if f.configFile != "" {
 		if len(given) > 0 {
-			return nil, fmt.Errorf("--config.file takes the targets from the file; drop %s (only --gpu, --method and --output combine with it)",
-				strings.Join(given, ", "))
+			return nil, fmt.Errorf("--config.file takes the targets from the file; drop %s (only %s combine with it)",
+				strings.Join(given, ", "), f.withFile)
 		}
 		targets, err := estimator.LoadTargets(f.configFile)
 		if err != nil {
@@ -169,7 +185,7 @@ func (f *estimateFlags) targets() ([]estimator.Target, error) {
 
 // target builds a target from the flags, through the same field parsers as
 // the targets file.
-func (f *estimateFlags) target() (estimator.Target, error) {
+func (f *targetFlags) target() (estimator.Target, error) {
 	var t estimator.Target
 	var err error
 	switch {

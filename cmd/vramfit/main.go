@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 		newEstimateCommand(app),
 		newInventoryCommand(app),
 		newCheckConfigCommand(app),
+		newPlanCommand(app),
 	}
 	chosen, err := app.Parse(args)
 	if err != nil {

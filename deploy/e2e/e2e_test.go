@@ -165,7 +165,7 @@ func setUp(t *testing.T) *world {
 	w.rules = groups
 	promAddr := freeAddress(t)
 	config := filepath.Join(w.out, "prometheus.yml")
-	writePrometheusConfig(t, config, w.agent.addr, rulesFile)
+	writePrometheusConfig(t, config, rulesFile, w.agent.addr)
 	promLog := filepath.Join(w.out, "prometheus.log")
 	truncate(t, promLog)
 	prom := startProcess(t, "prometheus", promLog, promBin,

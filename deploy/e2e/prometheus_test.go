@@ -51,10 +51,10 @@ func writeShortRules(t *testing.T, deployDir, dir string) (string, []deploy.Rule
 	return path, groups
 }
 
-// writePrometheusConfig writes a configuration that scrapes the agent every
+// writePrometheusConfig writes a configuration that scrapes the agents every
 // second as job "vramfit", the name the rules and the dashboard expect, and
 // evaluates the rules every second.
-func writePrometheusConfig(t *testing.T, path, agentAddr, rulesFile string) {
+func writePrometheusConfig(t *testing.T, path, rulesFile string, agentAddrs ...string) {
 	t.Helper()
 	config := map[string]any{
 		"global": map[string]string{
@@ -65,7 +65,7 @@ func writePrometheusConfig(t *testing.T, path, agentAddr, rulesFile string) {
 		"rule_files": []string{rulesFile},
 		"scrape_configs": []map[string]any{{
 			"job_name":       job,
-			"static_configs": []map[string]any{{"targets": []string{agentAddr}}},
+			"static_configs": []map[string]any{{"targets": agentAddrs}},
 		}},
 	}
 	data, err := yaml.Marshal(config)
