@@ -212,7 +212,7 @@ func TestCollectAllGPUsLost(t *testing.T) {
 // A GPU in MIG mode is placed on through its instances, never whole: chat
 // goes on the idle 3g.40gb instance, although the split GPU has far more
 // free memory in all; gpus_required counts the whole A100, the host's
-// largest model.
+// largest model. A MIG instance takes single-GPU targets only.
 func TestCollectMIG(t *testing.T) {
 	c, store := newTestCollector(t, openFleet(t, "testdata/fleets/mig.yml"), testTargets)
 	v := c.look()
@@ -229,12 +229,15 @@ func TestCollectMIG(t *testing.T) {
 	assert.True(t, chat.fits)
 	assert.True(t, chat.fitsWhenIdle)
 
-	// big needs two devices: the 3g.40gb instance and the whole GPU, whose
-	// 9728 MiB free (81920 - 512 - 70 GiB) are the second best.
+	// big needs two GPUs. Tensor parallelism spans whole GPUs of one
+	// model, never a MIG instance: the host has one whole GPU, too few
+	// even when idle.
 	big := placementOf(t, v, "big")
-	assert.Len(t, big.devices, 2)
+	assert.Equal(t, []int{3}, big.devices, "the whole A100 alone")
 	bigNeed := estimationOf(t, store, "big").ForGPU(v.plan.gpu).PerGPU.Total
-	assert.Equal(t, int64(9728*mib)-bigNeed, big.headroom)
+	assert.Equal(t, -bigNeed, big.headroom)
+	assert.False(t, big.fits)
+	assert.False(t, big.fitsWhenIdle)
 	for _, p := range v.placements {
 		for _, d := range p.devices {
 			assert.NotEqual(t, "GPU-00000000-0000-0000-0000-0000000000a0", v.snapshot.Devices[d].UUID,
