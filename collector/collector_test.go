@@ -64,6 +64,7 @@ type targetWant struct {
 	headroom                   func(need int64) int64
 	fits, fitsWhenIdle         bool
 	batchBudget                int64 // memory each GPU offers for max_batch; -1: no max_batch
+	pinned                     bool
 	unknown                    []string
 }
 
@@ -73,7 +74,7 @@ func TestCollectTargets(t *testing.T) {
 		// One idle GPU takes it: the headroom is its capped memory less the need.
 		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16", gpusRequired: 1,
 			headroom: func(need int64) int64 { return inferenceCap - need }, fits: true, fitsWhenIdle: true,
-			batchBudget: inferenceCap},
+			batchBudget: inferenceCap, pinned: true},
 		// Two GPUs: the second best is GPU 0, whose free memory is below
 		// the need, so it fits only when idle.
 		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8", gpusRequired: 2,
@@ -116,7 +117,7 @@ func TestCollectTargets(t *testing.T) {
 
 var targetFamilies = []string{
 	"vramfit_target_info", "vramfit_target_required_bytes", "vramfit_target_gpus_required", "vramfit_target_fits",
-	"vramfit_target_fits_when_idle", "vramfit_target_headroom_bytes", "vramfit_target_max_batch",
+	"vramfit_target_fits_when_idle", "vramfit_target_headroom_bytes", "vramfit_target_max_batch", "vramfit_target_pinned",
 }
 
 // Without NVML the targets are still exported: their info and their
@@ -130,7 +131,7 @@ faults: {unavailable: "libnvidia-ml.so.1: cannot open shared object file"}
 	c, store := newTestCollector(t, fake, testTargets)
 	var lines expectedLines
 	for _, w := range []targetWant{
-		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16"},
+		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16", pinned: true},
 		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8"},
 		{name: "bare", model: "13B", workload: "inference", precision: "bf16", unknown: []string{"kv_cache", "activations"}},
 		{name: "train", model: "llama-3-8b", workload: "training", precision: "bf16"},
@@ -392,6 +393,7 @@ var targetHelp = map[string]string{
 	"vramfit_target_fits_when_idle": "Whether the target would fit on this host's devices with nothing else running (1) or not (0).",
 	"vramfit_target_headroom_bytes": "Smallest per-GPU memory left over when the target is placed on the devices that leave the most now; negative, the memory missing.",
 	"vramfit_target_max_batch":      "Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
+	"vramfit_target_pinned":         "Whether the targets file says this host is meant to run the target (pinned: true), the hosts the per-host alerts watch (1) or not (0).",
 }
 
 func (e *expectedLines) line(family, labels string, value float64) {
@@ -406,6 +408,7 @@ func (e *expectedLines) add(family, target string, value float64) {
 }
 
 func (e *expectedLines) info(w targetWant) {
+	e.add("vramfit_target_pinned", w.name, boolValue(w.pinned))
 	e.line("vramfit_target_info", fmt.Sprintf("method=\"detailed\",model=%q,precision=%q,target=%q,workload=%q",
 		w.model, w.precision, w.name, w.workload), 1)
 }

@@ -34,13 +34,17 @@ var (
 		prometheus.BuildFQName(namespace, "target", "headroom_bytes"),
 		"Smallest per-GPU memory left over when the target is placed on the devices that leave the most now; negative, the memory missing.",
 		targetLabels, nil)
+	targetPinnedDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "pinned"),
+		"Whether the targets file says this host is meant to run the target (pinned: true), the hosts the per-host alerts watch (1) or not (0).",
+		targetLabels, nil)
 	targetMaxBatchDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "target", "max_batch"),
 		"Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
 		targetLabels, nil)
 
 	targetDescs = []*prometheus.Desc{targetInfoDesc, targetRequiredDesc, targetGPUsDesc, targetFitsDesc,
-		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc}
+		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetPinnedDesc}
 )
 
 // targetMetrics are the series of a set of targets, and the samples that
@@ -83,7 +87,8 @@ func newTargetMetrics(v view) *targetMetrics {
 	for _, i := range order {
 		t := v.targets.targets[i]
 		own := t.own
-		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1})
+		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1},
+			gaugeSpec{newSeries(targetPinnedDesc, t.name), boolValue(t.pinned)})
 		for _, c := range v.need(i).Parts() {
 			if c.Known {
 				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.Name), float64(c.Bytes)})

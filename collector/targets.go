@@ -25,6 +25,8 @@ type target struct {
 	// batchKnown says whether max_batch has an answer: an inference target
 	// of known architecture estimated in detail.
 	batchKnown bool
+	// pinned: this host is meant to run the target.
+	pinned bool
 }
 
 // LoadTargets reads a targets file, parses it strictly and estimates every
@@ -87,6 +89,7 @@ func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, 
 			own:  own,
 			batchKnown: own.Workload == estimator.Inference && own.Method == estimator.Detailed &&
 				own.KVCacheBytesPerToken != nil,
+			pinned: t.Pinned,
 		})
 	}
 	return set, nil

@@ -57,6 +57,11 @@ type Target struct {
 	MemoryUtilization float64 `json:"memory_utilization,omitempty"`
 	Overhead          *int64  `json:"overhead,omitempty"`
 
+	// Pinned says that the host whose agent reads the file is meant to run
+	// the target: the per-host alerts watch it there. It does not change
+	// the estimate.
+	Pinned bool `json:"pinned,omitempty"`
+
 	// resolved is what the targets file's parser made of the target while
 	// checking it, kept so that estimating it neither reads a file nor
 	// validates a second time.

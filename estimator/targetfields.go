@@ -92,6 +92,8 @@ var targetFields = []TargetField{
 			t.MemoryUtilization = u
 			return nil
 		}},
+	boolField("pinned", "This host is meant to run the target: the per-host alerts (VramfitTargetNoLongerFits, VramfitTargetExceedsHardware) watch it here. No effect on the estimate.",
+		func(t *Target, v bool) { t.Pinned = v }),
 	{Key: "overhead", Help: "Per-GPU memory outside the model: CUDA context and allocator reserve (default 1GiB).",
 		kind: kindSize, set: func(t *Target, v string) error {
 			b, err := ParseSize(v)
