@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"encoding/json"
-	"log/slog"
 	"net/http"
 
 	"github.com/vramfit/vramfit/estimator"
@@ -42,8 +40,8 @@ type Placement struct {
 
 // TargetsHandler serves /api/v1/targets.
 func (c *Collector) TargetsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, c.targetsResponse(c.look()), c.logger)
+	return c.shared("targets", func() response {
+		return jsonResponse(http.StatusOK, c.targetsResponse(c.look()), c.logger)
 	})
 }
 
@@ -84,26 +82,14 @@ func (v view) now(i int) Placement {
 // `vramfit inventory --output json`, or 503 with the reason when NVML
 // cannot be read.
 func (c *Collector) InventoryHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return c.shared("inventory", func() response {
 		pods := c.askPods()
 		s, err := c.readDevices()
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()}, c.logger)
-			return
+			return jsonResponse(http.StatusServiceUnavailable, map[string]string{"error": err.Error()}, c.logger)
 		}
 		inv := nvml.NewInventory(s)
 		c.holdersOf(pods).addTo(&inv)
-		writeJSON(w, http.StatusOK, inv, c.logger)
+		return jsonResponse(http.StatusOK, inv, c.logger)
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any, logger *slog.Logger) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(body); err != nil {
-		logger.Debug("writing a JSON response", "err", err)
-	}
 }

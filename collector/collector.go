@@ -6,12 +6,14 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/nvml"
@@ -28,7 +30,7 @@ const (
 var (
 	scrapeSuccessDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_success"),
-		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them.",
+		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing).",
 		[]string{"collector"}, nil)
 	scrapeDurationDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_duration_seconds"),
@@ -55,6 +57,10 @@ type Collector struct {
 	// The last plan's targets grouped by memory cap.
 	capacityClasses atomic.Pointer[capacityClasses]
 
+	// renders shares the rendering of the status page and the JSON API
+	// among concurrent requests.
+	renders singleflight.Group
+
 	// The opt-in collectors; nil when off.
 	processes *processCollector
 	pods      *podCollector
@@ -79,13 +85,27 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // New returns a collector reading backend and placing store's targets. A
 // reading of the GPUs that takes longer than timeout is abandoned: that
-// scrape is served without the GPUs.
+// scrape is served without the GPUs. Each later load of store's targets
+// warms the collector (see Warm) before the load returns.
 func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger, opts ...Option) *Collector {
 	c := &Collector{backend: backend, store: store, timeout: timeout, logger: logger, lastError: map[string]string{}}
 	for _, opt := range opts {
 		opt(c)
 	}
+	store.OnLoad(c.Warm)
 	return c
+}
+
+// Warm reads the devices and builds what a scrape of them needs: the plan
+// of the targets loaded on these GPUs, their placements and every series.
+// Done at start and after each reload, it spares the first scrape that
+// work, and /-/ready answers once it is done.
+func (c *Collector) Warm() {
+	s, err := c.readDevices()
+	if err == nil {
+		c.gpuMetricsFor(s)
+	}
+	c.targetMetricsFor(c.placeTargets(s))
 }
 
 // Describe implements prometheus.Collector with every family the collector
@@ -123,10 +143,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	start = time.Now()
 	v := c.placeTargets(snapshot)
 	collectTargets(ch, v, c.targetMetricsFor(v))
-	// The targets were validated when their file loaded: placing them
-	// cannot fail, and only the duration says something.
-	collectScrape(ch, targetsCollector, start, nil)
+	// Without GPUs to place them on, the targets' verdicts (fits,
+	// headroom, GPUs required, max_batch) are missing from this scrape.
+	var placed error
+	if v.plan == nil {
+		placed = errNotPlaced
+	}
+	collectScrape(ch, targetsCollector, start, placed)
 }
+
+// errNotPlaced says that no GPU could be read to place the targets on.
+var errNotPlaced = errors.New("no GPU to place the targets on")
 
 // gpuMetricsFor returns the series of s's devices, built anew only when
 // the devices differ from the last scrape's.

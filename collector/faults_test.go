@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -42,12 +41,14 @@ type scrapeResult struct {
 // `vramfit serve` does: partial failures are kept, and the handler gives up
 // one second after the scrape timeout.
 func metricsHandler(c *Collector, store *TargetStore) http.Handler {
+	return metricsHandlerWithin(c, store, c.timeout+time.Second)
+}
+
+// metricsHandlerWithin is metricsHandler giving up after timeout.
+func metricsHandlerWithin(c *Collector, store *TargetStore, timeout time.Duration) http.Handler {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c, store)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError,
-		Timeout:       c.timeout + time.Second,
-	})
+	return MetricsHandler(reg, timeout, discard())
 }
 
 func scrapeOnce(t *testing.T, h http.Handler) scrapeResult {
@@ -166,13 +167,14 @@ func newFaultHost(t *testing.T, timeout time.Duration) *faultHost {
 }
 
 // assertWithoutNVML checks a scrape taken while NVML cannot be read: it
-// succeeds, with nvml's failure, no series of any device (none left stale),
-// and every target's info and requirement in its own layout.
+// succeeds, with nvml's failure and targets' (no verdicts), no series of
+// any device (none left stale), and every target's info and requirement in
+// its own layout.
 func (h *faultHost) assertWithoutNVML(t *testing.T, r scrapeResult) {
 	t.Helper()
 	assert.Equal(t, http.StatusOK, r.code, "NVML down is not a failed scrape")
 	assert.Equal(t, 0.0, success(r, nvmlCollector))
-	assert.Equal(t, 1.0, success(r, targetsCollector))
+	assert.Equal(t, 0.0, success(r, targetsCollector), "no verdicts: the targets collector failed")
 	assert.Empty(t, keysOf(r.only(isGPUFamily)), "no device series while NVML cannot be read")
 	assert.Empty(t, keysOf(r.only(isVerdict)), "no verdicts without devices")
 	isInfo := func(s sample) bool { return s.family == "vramfit_target_info" }

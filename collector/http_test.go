@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,10 +62,41 @@ func TestReloadHandler(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(badTarget), 0o600))
 		rec := serveOnce(t, enabled, http.MethodPost, "/-/reload")
 		assert.Equal(t, http.StatusInternalServerError, rec.Code)
-		assert.Contains(t, rec.Body.String(), "failed to reload the targets file: "+path+":2: targets[0].batch:")
+		assert.Equal(t, reloadFailed, rec.Body.String())
 		assert.Equal(t, []string{"chat", "tiny"}, names(store), "the old targets are kept")
 		ok, _ := reloadGauges(t, store)
 		assert.Equal(t, 0.0, ok)
+	})
+
+	// The parser quotes what it cannot read: a client, who may be anyone
+	// who reaches the port, must not get a byte of a file the targets name.
+	t.Run("a model file that is a secret", func(t *testing.T) {
+		secret := filepath.Join(t.TempDir(), "shadow")
+		require.NoError(t, os.WriteFile(secret, []byte("root:$6$hash:19000::::::\n"), 0o600))
+		require.NoError(t, os.WriteFile(path, []byte("targets:\n  - {name: a, model: {hf_config: "+secret+"}}\n"), 0o600))
+		_, err := LoadTargets(path)
+		require.ErrorContains(t, err, "'r'", "the parser's error quotes the file")
+		rec := serveOnce(t, enabled, http.MethodPost, "/-/reload")
+		assert.Equal(t, http.StatusInternalServerError, rec.Code)
+		assert.Equal(t, reloadFailed, rec.Body.String())
+	})
+}
+
+const reloadFailed = "Reloading the targets file failed; the targets loaded before are kept. The agent's log says why, as does `vramfit check-config` on the file.\n"
+
+// A reload waits for the one in progress only so long: a reload that never
+// ends cannot park every later request for ever.
+func TestReloadHandlerBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := loadedStore(t, writeTargets(t, oneTarget))
+		store.reloading <- struct{}{} // a reload that does not end
+		start := time.Now()
+		rec := serveOnce(t, ReloadHandler(store, true), http.MethodPost, "/-/reload")
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		assert.Equal(t, "The reload did not finish within 10s; vramfit_config_last_reload_successful tells its outcome.\n", rec.Body.String())
+		assert.Equal(t, reloadTimeout, time.Since(start))
+		<-store.reloading
+		assert.Equal(t, http.StatusOK, serveOnce(t, ReloadHandler(store, true), http.MethodPost, "/-/reload").Code)
 	})
 }
 

@@ -75,7 +75,7 @@ type componentCell struct{ Name, Value string }
 // StatusHandler serves the status page at /: every device's memory and
 // every target's verdict, rendered on the server, without scripts.
 func (c *Collector) StatusHandler(metricsPath string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return c.shared("status", func() response {
 		pods := c.askPods()
 		v := c.look()
 		page := newStatusPage(v, metricsPath)
@@ -83,16 +83,17 @@ func (c *Collector) StatusHandler(metricsPath string) http.Handler {
 		var buf bytes.Buffer
 		if err := statusTemplate.Execute(&buf, page); err != nil {
 			c.logger.Error("rendering the status page", "err", err)
-			http.Error(w, "cannot render the status page", http.StatusInternalServerError)
-			return
+			return textResponse(http.StatusInternalServerError, "cannot render the status page")
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		// The page needs nothing but its own inline styles: should a name
-		// from the targets file or the driver ever slip past the escaping,
-		// the browser still runs no script, loads nothing and frames nothing.
-		w.Header().Set("Content-Security-Policy", statusPagePolicy)
-		_, _ = w.Write(buf.Bytes())
+		return response{status: http.StatusOK, body: buf.Bytes(), header: http.Header{
+			"Content-Type":           {"text/html; charset=utf-8"},
+			"X-Content-Type-Options": {"nosniff"},
+			// The page needs nothing but its own inline styles: should a
+			// name from the targets file or the driver ever slip past the
+			// escaping, the browser still runs no script, loads nothing and
+			// frames nothing.
+			"Content-Security-Policy": {statusPagePolicy},
+		}}
 	})
 }
 

@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,7 +32,10 @@ type TargetStore struct {
 	path   string
 	logger *slog.Logger
 
-	reloading   sync.Mutex
+	// reloading holds the one reload allowed at a time; a caller waits
+	// for it only as long as its context allows.
+	reloading   chan struct{}
+	loaded      atomic.Pointer[func()] // run after new targets are swapped in
 	targets     atomic.Pointer[Targets]
 	lastOK      atomic.Bool
 	lastSuccess atomic.Int64 // Unix nanoseconds
@@ -49,7 +54,7 @@ var _ prometheus.Collector = (*TargetStore)(nil)
 // NewTargetStore returns a store for the targets file at path, not loaded
 // yet: call Reload. An empty path means no targets file: no targets.
 func NewTargetStore(path string, logger *slog.Logger) *TargetStore {
-	return &TargetStore{path: path, logger: logger}
+	return &TargetStore{path: path, logger: logger, reloading: make(chan struct{}, 1)}
 }
 
 // Reload reads the targets file (again). An unchanged file (same SHA-256)
@@ -57,8 +62,43 @@ func NewTargetStore(path string, logger *slog.Logger) *TargetStore {
 // changed reports whether new targets were swapped in. Reloads are logged;
 // the first load's failure is left to the caller.
 func (s *TargetStore) Reload() (changed bool, err error) {
-	s.reloading.Lock()
-	defer s.reloading.Unlock()
+	return s.ReloadContext(context.Background())
+}
+
+// ReloadContext is Reload bounded by ctx: it waits for a reload already
+// running, and then for its own, only until ctx ends. A reload it started
+// goes on after that, holding the turn of later ones, and its outcome is
+// logged and exported as any reload's.
+func (s *TargetStore) ReloadContext(ctx context.Context) (changed bool, err error) {
+	select {
+	case s.reloading <- struct{}{}:
+	case <-ctx.Done():
+		return false, fmt.Errorf("another reload of the targets file is still running: %w", ctx.Err())
+	}
+	type result struct {
+		changed bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-s.reloading }()
+		changed, err := s.reloadLogged()
+		done <- result{changed, err}
+	}()
+	select {
+	case r := <-done:
+		return r.changed, r.err
+	case <-ctx.Done():
+		return false, fmt.Errorf("the reload of the targets file has not finished; it goes on: %w", ctx.Err())
+	}
+}
+
+// OnLoad sets f to run after each load that swaps new targets in, before
+// the load returns: the collector builds their plan and series then, not
+// at the first scrape.
+func (s *TargetStore) OnLoad(f func()) { s.loaded.Store(&f) }
+
+func (s *TargetStore) reloadLogged() (changed bool, err error) {
 	loaded := s.targets.Load() != nil
 	changed, err = s.reload()
 	s.lastOK.Store(err == nil)
@@ -104,6 +144,10 @@ func (s *TargetStore) reload() (changed bool, err error) {
 // them at once, so that the next scrape finds the work done.
 func (s *TargetStore) swap(set *Targets) {
 	s.targets.Store(set)
+	if f := s.loaded.Load(); f != nil {
+		(*f)()
+		return
+	}
 	s.lastPlan(set)
 }
 

@@ -47,7 +47,7 @@ func LoadTargets(path string) ([]Target, error) {
 // MaxTargetsFileSize: enough for ParseTargets to refuse an oversized file
 // without it being read whole.
 func ReadTargetsFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := model.OpenRegular(path)
 	if err != nil {
 		return nil, unreadable(path, err)
 	}
@@ -61,14 +61,16 @@ func ReadTargetsFile(path string) ([]byte, error) {
 
 // unreadable is the error of a targets file that cannot be read: the file
 // and the reason ("targets.yml: cannot read the targets file: no such file
-// or directory"), without the name of the system call.
+// or directory"), without the name of the system call or the path twice.
 func unreadable(path string, err error) error {
-	reason := err
+	reason := err.Error()
 	var pathErr *os.PathError
 	if errors.As(err, &pathErr) {
-		reason = pathErr.Err
+		reason = pathErr.Err.Error()
+	} else if rest, ok := strings.CutPrefix(reason, path+" "); ok {
+		reason = "it " + rest // "it is a directory, not a regular file"
 	}
-	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason.Error(), cause: err}
+	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason, cause: err}
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:

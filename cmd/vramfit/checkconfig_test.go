@@ -39,7 +39,10 @@ func TestCheckConfig(t *testing.T) {
 		// Every error, each with its file, line and field.
 		{"invalid", []string{bad}, 1, "", bad + ":2: targets[0].batch: "},
 		{"invalid, second error", []string{bad}, 1, "", bad + ":3: targets[1].name: duplicate name \"chat\""},
-		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "", filepath.Join(dir, "none.yml") + ": cannot read the targets file: no such file or directory\n"},
+		// The messages docs/reliability.md gives.
+		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "",
+			filepath.Join(dir, "none.yml") + ": cannot read the targets file: no such file or directory\n"},
+		{"a directory", []string{dir}, 1, "", dir + ": cannot read the targets file: it is a directory, not a regular file\n"},
 		{"no file given", nil, 2, "", "required argument 'file' not provided"},
 	}
 	for _, tt := range tests {

@@ -109,7 +109,7 @@ func startSecured(t *testing.T) *securedServer {
 	f.web = &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &webConfig}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- f.serve(ctx, logger, store, fake) }()
+	go func() { done <- f.serve(ctx, logger, store, fake, nil) }()
 
 	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
 	s := &securedServer{addr: addr, client: &http.Client{Transport: transport, Timeout: 10 * time.Second}, store: store}
@@ -397,7 +397,7 @@ func isRequestPointer(e ast.Expr) bool {
 	return ok && pkg.Name == "http" && sel.Sel.Name == "Request"
 }
 
-// Request headers are bounded (32 KiB), and no endpoint waits for or keeps
+// Request heads are bounded (32 KiB), and no endpoint waits for or keeps
 // a request body: a POST that announces 1 GiB is answered at once.
 func TestRequestSizeBounds(t *testing.T) {
 	s := startSecured(t)
@@ -409,16 +409,26 @@ func TestRequestSizeBounds(t *testing.T) {
 	}
 	auth := "Authorization: Basic " + basicAuth(scrapeUser, scrapePassword) + "\r\n"
 
-	t.Run("a 64 KiB header", func(t *testing.T) {
-		conn := dial()
-		defer conn.Close()
-		_, err := fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: vramfit\r\n%sX-Padding: %s\r\n\r\n", auth, strings.Repeat("a", 64<<10))
-		require.NoError(t, err)
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		require.NoError(t, err)
-		resp.Body.Close()
-		assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
-	})
+	// The head (request line and headers) is bounded to 32 KiB in all,
+	// where net/http alone adds 4 KiB of slack to MaxHeaderBytes.
+	for _, tc := range []struct {
+		head int
+		code int
+	}{{32_000, http.StatusOK}, {33_000, http.StatusRequestHeaderFieldsTooLarge}, {64 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		t.Run(fmt.Sprintf("a head of %d bytes", tc.head), func(t *testing.T) {
+			conn := dial()
+			defer conn.Close()
+			head := fmt.Sprintf("GET /-/healthy HTTP/1.1\r\nHost: vramfit\r\n%sX-Padding: ", auth)
+			head += strings.Repeat("a", tc.head-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+			require.Len(t, head, tc.head)
+			_, err := io.WriteString(conn, head)
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.code, resp.StatusCode)
+		})
+	}
 
 	t.Run("a body of 1 GiB announced, 64 KiB sent", func(t *testing.T) {
 		conn := dial()
@@ -443,4 +453,35 @@ func basicAuth(user, password string) string {
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
 	req.SetBasicAuth(user, password)
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
+
+// A page on another site cannot make a visitor's browser reload the
+// agent: a form's POST (a "simple" request, text/plain, no preflight)
+// carries the other site's Origin or Sec-Fetch-Site: cross-site, and is
+// refused. Clients that are not browsers send neither, and reload.
+func TestReloadRefusesCrossSite(t *testing.T) {
+	f := testServeFlags()
+	f.enableLifecycle = true
+	mux := testMux(t, f, "dgx-h100", exampleTargets)
+	tests := []struct {
+		name    string
+		headers map[string]string
+		code    int
+	}{
+		{"a form on another site", map[string]string{"Origin": "https://attacker.example", "Content-Type": "text/plain"}, http.StatusForbidden},
+		{"a fetch from another site", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"another site with no Origin sent", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"curl", nil, http.StatusOK},
+		{"the agent's own origin", map[string]string{"Origin": "http://vramfit:9847", "Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "http://vramfit:9847/-/reload", strings.NewReader("x"))
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptestRecorder(mux, req)
+			assert.Equal(t, tt.code, rec.Code, rec.Body.String())
+		})
+	}
 }

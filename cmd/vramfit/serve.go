@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,8 @@ const (
 	handlerGrace = time.Second
 	// shutdownTimeout bounds how long requests in flight may finish.
 	shutdownTimeout = 5 * time.Second
+	// maxRequestHeaderBytes bounds a request's line and headers.
+	maxRequestHeaderBytes = 32 << 10
 )
 
 // serveFlags are the flags of `vramfit serve`.
@@ -83,8 +86,32 @@ func (f *serveFlags) run(e env) int {
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 2
 	}
+	// The signals are caught before anything slow: loading 10,000 targets
+	// takes seconds, and an uncaught SIGHUP (systemd's ExecReload) would end
+	// the process. A SIGHUP meanwhile reloads once the server runs; SIGTERM
+	// stops the load.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	e.logger.Info("starting vramfit", "version", version.Info())
 	e.logger.Info("build context", "build_context", version.BuildContext())
+	setMemoryLimit("/", e.logger)
+	// Files read by code that does not check their type (exporter-toolkit
+	// reads the web configuration at every request) would wait on a FIFO
+	// for ever.
+	if err := refuseNotRegular("--web.config.file", *f.web.WebConfigFile, "the YAML web configuration"); err != nil {
+		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
+		return 1
+	}
+	if !slices.Contains(nvml.Fleets(), f.nvmlFake) {
+		if err := refuseNotRegular("--nvml.fake", f.nvmlFake, "a built-in fleet or a fleet file"); err != nil {
+			fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
+			return 1
+		}
+	}
 	if path := *f.web.WebConfigFile; path != "" {
 		if err := web.Validate(path); err != nil {
 			fmt.Fprintf(e.stderr, "%s serve: --web.config.file %s: %v\n", programName, path, err)
@@ -92,7 +119,11 @@ func (f *serveFlags) run(e env) int {
 		}
 	}
 	store := collector.NewTargetStore(f.configFile, e.logger)
-	if _, err := store.Reload(); err != nil {
+	if _, err := store.ReloadContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			e.logger.Info("stopped while loading the targets file")
+			return 0
+		}
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 1
 	}
@@ -104,9 +135,19 @@ func (f *serveFlags) run(e env) int {
 		fmt.Fprintf(e.stderr, "%s serve: %v\n", programName, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return f.serve(ctx, e.logger, store, backend)
+	return f.serve(ctx, e.logger, store, backend, hup)
+}
+
+// refuseNotRegular refuses a file given by flag that exists and is not a
+// regular file. It looks at the name only, which never blocks.
+func refuseNotRegular(flag, path, want string) error {
+	if path == "" {
+		return nil
+	}
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%s %s: not a regular file; want %s", flag, path, want)
+	}
+	return nil
 }
 
 // metricsPathPattern keeps the telemetry path a plain path, which the
@@ -161,33 +202,50 @@ func checkListenAddress(addr string) error {
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, reloading the targets on
-// SIGHUP, and closes backend once before it returns.
-func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *collector.TargetStore, backend nvml.Backend) int {
+// serve runs the HTTP server until ctx ends, reloading the targets on each
+// signal from hup, and closes backend once before it returns.
+func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *collector.TargetStore, backend nvml.Backend, hup <-chan os.Signal) int {
 	defer func() {
 		if err := backend.Close(); err != nil {
 			logger.Warn("closing NVML", "err", err)
 		}
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+	c := collector.New(backend, store, f.scrapeTimeout, logger, f.holders.options(f.scrapeTimeout, logger)...)
+	// The plan and the series of the targets are built before the server
+	// is ready, not by its first scrape.
+	c.Warm()
 	srv := &http.Server{
-		Handler:           f.newMux(collector.New(backend, store, f.scrapeTimeout, logger, f.holders.options(f.scrapeTimeout, logger)...), store, logger),
+		Handler:           f.newMux(c, store, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// The server reads MaxHeaderBytes plus 4 KiB of slack: the request
+		// line and headers together are bounded to 32 KiB.
+		MaxHeaderBytes: maxRequestHeaderBytes - 4<<10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, f.web, logger) }()
+
+	// Reloads run apart from this loop, so that a slow one never delays
+	// SIGTERM; signals that come during a reload make one more, not one
+	// each.
+	reloads, reloaderDone := make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(reloaderDone)
+		for range reloads {
+			_, _ = store.Reload() // the store logs the outcome
+		}
+	}()
 	for {
 		select {
 		case <-hup:
-			_, _ = store.Reload() // the store logs the outcome
+			select {
+			case reloads <- struct{}{}:
+			default: // one is already due, and it reads the file as it is then
+			}
 		case err := <-served:
+			close(reloads)
 			logger.Error("the HTTP server stopped", "err", err)
 			return 1
 		case <-ctx.Done():
@@ -200,46 +258,43 @@ func (f *serveFlags) serve(ctx context.Context, logger *slog.Logger, store *coll
 			if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Warn("the HTTP server stopped", "err", err)
 			}
+			// A reload under way finishes (and logs) within the same
+			// deadline, or is left behind.
+			close(reloads)
+			select {
+			case <-reloaderDone:
+			case <-shutdownCtx.Done():
+				logger.Warn("a reload of the targets file is still running at exit")
+			}
 			return 0
 		}
 	}
 }
 
-// metricsHandlerOpts are the options of the /metrics handler: a failed
-// collector does not fail the scrape, and scrapes are bounded in number and
-// time.
-func (f *serveFlags) metricsHandlerOpts(logger *slog.Logger) promhttp.HandlerOpts {
-	return promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: f.maxRequests,
-		Timeout:             f.scrapeTimeout + handlerGrace,
-	}
-}
-
 // newMux routes the exporter's endpoints: the metrics, the status page,
-// the JSON API, and the lifecycle endpoints.
+// the JSON API, and the lifecycle endpoints. The endpoints that do work
+// share one bound on the requests in flight; every path answers 405 with
+// Allow to a method it does not serve.
 func (f *serveFlags) newMux(c *collector.Collector, store *collector.TargetStore, logger *slog.Logger) *http.ServeMux {
-	data := prometheus.NewRegistry()
-	data.MustRegister(versioncollector.NewCollector(programName), c, store)
-	gatherers := prometheus.Gatherers{data}
-	opts := f.metricsHandlerOpts(logger)
-	var metrics http.Handler
-	if f.disableExporterMetrics {
-		metrics = promhttp.HandlerFor(gatherers, opts)
-	} else {
-		self := prometheus.NewRegistry()
-		self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		opts.Registry = self
-		metrics = promhttp.InstrumentMetricHandler(self, promhttp.HandlerFor(append(gatherers, self), opts))
+	// One registry: merging two (prometheus.Gatherers) checks every series
+	// again, a quarter of a scrape's CPU.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector(programName), c, store)
+	gate := collector.NewGate(f.maxRequests)
+	metrics := gate.Wrap(collector.MetricsHandler(reg, f.scrapeTimeout+handlerGrace, logger))
+	if !f.disableExporterMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = promhttp.InstrumentMetricHandler(reg, metrics)
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, metrics)
-	mux.Handle("GET /{$}", c.StatusHandler(f.metricsPath))
-	mux.Handle("GET /api/v1/targets", c.TargetsHandler())
-	mux.Handle("GET /api/v1/inventory", c.InventoryHandler())
-	mux.Handle("/-/reload", collector.ReloadHandler(store, f.enableLifecycle))
+	mux.Handle("GET "+f.metricsPath, metrics)
+	mux.Handle("GET /{$}", gate.Wrap(c.StatusHandler(f.metricsPath)))
+	mux.Handle("GET /api/v1/targets", gate.Wrap(c.TargetsHandler()))
+	mux.Handle("GET /api/v1/inventory", gate.Wrap(c.InventoryHandler()))
+	// A browser's cross-site request (a form posted from another site)
+	// cannot reload: the reload changes what the agent serves.
+	mux.Handle("/-/reload", http.NewCrossOriginProtection().Handler(collector.ReloadHandler(store, f.enableLifecycle)))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy\n")
 	})

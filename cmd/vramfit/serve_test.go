@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,7 +156,7 @@ func TestRouteFlags(t *testing.T) {
 }
 
 // NVML down is no scrape failure: /metrics answers 200 with the targets and
-// the nvml collector's failure.
+// the failures of the nvml collector and of the targets' placement.
 func TestMetricsWithoutNVML(t *testing.T) {
 	fleet := filepath.Join(t.TempDir(), "broken.yml")
 	require.NoError(t, os.WriteFile(fleet, []byte("gpus: [{board: rtx-4090}]\nfaults: {unavailable: \"no driver\"}\n"), 0o600))
@@ -163,7 +164,7 @@ func TestMetricsWithoutNVML(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	body := rec.Body.String()
 	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"nvml\"} 0\n")
-	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"targets\"} 1\n")
+	assert.Contains(t, body, "\nvramfit_scrape_collector_success{collector=\"targets\"} 0\n")
 	assert.Contains(t, body, "\nvramfit_target_required_bytes{component=\"total\",target=\"llama-3-8b-chat\"} ")
 	assert.NotContains(t, body, "vramfit_gpu_up{")
 	assert.NotContains(t, body, "vramfit_target_fits{")
@@ -225,7 +226,7 @@ func (b *countingBackend) Close() error {
 }
 
 // freeAddress is a loopback address nothing listens on now.
-func freeAddress(t *testing.T) string {
+func freeAddress(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -237,7 +238,7 @@ func freeAddress(t *testing.T) string {
 // testClient keeps no connection open, so that no goroutine outlives a test.
 var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 
-func fetch(t *testing.T, url string) (int, string) {
+func fetch(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := testClient.Get(url)
 	if err != nil {
@@ -273,7 +274,7 @@ func TestServeShutdown(t *testing.T) {
 	f.web = &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &webConfig}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	go func() { done <- f.serve(ctx, logger, store, backend) }()
+	go func() { done <- f.serve(ctx, logger, store, backend, nil) }()
 	waitReady(t, "http://"+addr)
 	code, body := fetch(t, "http://"+addr+"/metrics")
 	require.Equal(t, http.StatusOK, code)
@@ -289,4 +290,29 @@ func TestServeShutdown(t *testing.T) {
 	assert.Equal(t, int32(1), backend.closes.Load(), "the backend is closed exactly once")
 	code, _ = fetch(t, "http://"+addr+"/-/healthy")
 	assert.Equal(t, 0, code, "nothing listens after shutdown")
+}
+
+// Every path answers a method it does not serve with 405 and the methods
+// it does in Allow: /metrics used to answer DELETE, PUT, TRACE, OPTIONS,
+// PATCH and CONNECT with 200.
+func TestMethodNotAllowed(t *testing.T) {
+	f := testServeFlags()
+	f.enableLifecycle = true
+	mux := testMux(t, f, "dgx-h100", exampleTargets)
+	paths := map[string]string{
+		"/metrics": "GET, HEAD", "/": "GET, HEAD", "/api/v1/targets": "GET, HEAD", "/api/v1/inventory": "GET, HEAD",
+		"/-/healthy": "GET, HEAD", "/-/ready": "GET, HEAD", "/-/reload": http.MethodPost,
+	}
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect}
+	for path, allow := range paths {
+		for _, method := range methods {
+			if slices.Contains(strings.Split(allow, ", "), method) {
+				continue // served
+			}
+			rec := get(t, mux, method, path)
+			assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, "%s %s", method, path)
+			assert.Equal(t, allow, rec.Header().Get("Allow"), "%s %s", method, path)
+		}
+	}
 }

@@ -237,7 +237,7 @@ func TestSoak(t *testing.T) {
 	f.web = &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &webConfig}
 	serverCtx, stopServer := context.WithCancel(context.Background())
 	served := make(chan int, 1)
-	go func() { served <- f.serve(serverCtx, logger, store, fake) }()
+	go func() { served <- f.serve(serverCtx, logger, store, fake, nil) }()
 	waitReady(t, base)
 
 	transport := &http.Transport{MaxIdleConnsPerHost: clientCount}

@@ -109,32 +109,17 @@ func readShards(dir string, files []string) (*Checkpoint, error) {
 	var c checked
 	for _, name := range files {
 		path := filepath.Join(dir, name)
-		h, err := readSafetensorsFile(path)
+		s, err := readShard(path)
 		if err != nil {
-			return nil, invalidf("%s: %w", path, err)
+			return nil, invalidf("%w", err)
 		}
-		ckpt.Bytes = c.add(ckpt.Bytes, h.DataBytes)
-		h.elementsByDType(ckpt.Parameters)
+		ckpt.Bytes = c.add(ckpt.Bytes, s.dataBytes)
+		for dtype, n := range s.elements {
+			ckpt.Parameters[dtype] += n
+		}
 	}
 	if c.overflow {
 		return nil, invalidf("%s: the safetensors files hold more than 2^63 bytes", dir)
 	}
 	return ckpt, nil
-}
-
-// readSafetensorsFile reads the header of one safetensors file.
-func readSafetensorsFile(path string) (SafetensorsHeader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return SafetensorsHeader{}, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return SafetensorsHeader{}, err
-	}
-	if !info.Mode().IsRegular() {
-		return SafetensorsHeader{}, errors.New("not a regular file")
-	}
-	return ReadSafetensorsHeader(f, info.Size())
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,25 +87,11 @@ func loadModelOpt(dir string) (*Quantization, error) {
 	return quant, nil
 }
 
-// readBounded reads a whole file that must not exceed limit bytes.
+// readBounded reads a whole regular file that must not exceed limit bytes.
 func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := readRegular(path, limit)
 	if err != nil {
 		return nil, invalidf("%w", err)
-	}
-	defer f.Close()
-	tooLarge := func() error { return invalidf("%s is larger than the %d MiB limit for this file", path, limit>>20) }
-	// A file that says it is too large is refused unread; the limited read
-	// catches those whose size lies (devices, pipes, /proc).
-	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > limit {
-		return nil, tooLarge()
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, invalidf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, tooLarge()
 	}
 	return data, nil
 }
