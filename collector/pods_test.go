@@ -122,5 +122,5 @@ func TestPodsWhileNVMLIsDown(t *testing.T) {
 	assert.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want), "vramfit_gpu_allocation_info"))
 	backend.set(nvml.Snapshot{}, errors.New("nvml unavailable: driver not loaded"))
 	assert.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want), "vramfit_gpu_allocation_info"))
-	assertScrapeSuccess(t, c, map[string]float64{"nvml": 0, "targets": 1, "pods": 1})
+	assertScrapeSuccess(t, c, map[string]float64{"nvml": 0, "targets": 0, "pods": 1})
 }

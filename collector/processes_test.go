@@ -131,7 +131,7 @@ func TestProcessesFailAlone(t *testing.T) {
 	t.Run("NVML unavailable", func(t *testing.T) {
 		fake := fleetFrom(t, "gpus: [{board: rtx-4090}]\nfaults: {unavailable: \"driver not loaded\"}\n")
 		c := New(fake, loadedStore(t, testTargets), testTimeout, discard(), WithProcesses(8))
-		assertScrapeSuccess(t, c, map[string]float64{"nvml": 0, "targets": 1, "processes": 0})
+		assertScrapeSuccess(t, c, map[string]float64{"nvml": 0, "targets": 0, "processes": 0})
 		assert.Equal(t, 0, testutil.CollectAndCount(c, "vramfit_gpu_process_memory_used_bytes"))
 	})
 	t.Run("a lost GPU lists nothing, and is the nvml collector's failure", func(t *testing.T) {
