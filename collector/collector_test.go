@@ -313,7 +313,7 @@ func TestDescribeIsComplete(t *testing.T) {
 	for d := range ch {
 		described = append(described, d.String())
 	}
-	assert.Len(t, described, len(gpuFamilies)+len(targetFamilies)+2)
+	assert.Len(t, described, len(gpuFamilies)+len(targetFamilies)+len(togetherFamilies)+2)
 	seen := map[string]bool{}
 	for _, d := range described {
 		assert.False(t, seen[d], "described twice: %s", d)

@@ -48,6 +48,7 @@ func (v *view) placeAll(classes *capacityClasses, cands []candidate) {
 		}
 		v.placements[i] = p
 	}
+	v.together = placeTogether(v.plan, cands)
 }
 
 // candidate is a device a target can be placed on: one that answers, and

@@ -43,8 +43,18 @@ var (
 		"Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
 		targetLabels, nil)
 
+	togetherDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "targets", "fit_together"),
+		"Whether all the targets fit in the memory free now at once, each on its own share of the devices (1) or not (0); each target's vramfit_target_fits judges it alone.",
+		nil, nil)
+	togetherIdleDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "targets", "fit_together_when_idle"),
+		"Whether all the targets would fit at once on this host's devices with nothing else running (1) or not (0).",
+		nil, nil)
+	togetherSeries, togetherIdleSeries = newSeries(togetherDesc), newSeries(togetherIdleDesc)
+
 	targetDescs = []*prometheus.Desc{targetInfoDesc, targetRequiredDesc, targetGPUsDesc, targetFitsDesc,
-		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetPinnedDesc}
+		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetPinnedDesc, togetherDesc, togetherIdleDesc}
 )
 
 // targetMetrics are the series of a set of targets, and the samples that
@@ -115,7 +125,12 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 	for _, s := range m.static {
 		ch <- s
 	}
-	b := newGaugeSamples(4 * len(m.verdicts))
+	if v.plan == nil {
+		return
+	}
+	b := newGaugeSamples(4*len(m.verdicts) + 2)
+	ch <- b.add(togetherSeries, boolValue(v.together.fits))
+	ch <- b.add(togetherIdleSeries, boolValue(v.together.fitsWhenIdle))
 	for _, vs := range m.verdicts {
 		p := &v.placements[vs.target]
 		ch <- b.add(vs.fits, boolValue(p.fits))
