@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/version"
 
@@ -40,6 +41,26 @@ type statusPage struct {
 	// HoldersError says why the kubelet could not be asked.
 	ShowHolders  bool
 	HoldersError string
+
+	// Updated is when the page was made; the page reloads itself every
+	// RefreshSeconds, without a script.
+	Updated        string
+	RefreshSeconds int
+	// The targets file, when it last loaded, and the last reload's failure.
+	TargetsFile    string
+	Loaded         string
+	ReloadError    string
+	ReloadFailedAt string
+	// Together answers whether all the targets fit at once; nil without
+	// devices.
+	Together *togetherRow
+}
+
+// togetherRow is the host-level answer on the status page.
+type togetherRow struct {
+	Fits, Idle bool
+	// Left are the targets the joint placement found no room for now.
+	Left string
 }
 
 type gpuRow struct {
@@ -68,6 +89,9 @@ type targetRow struct {
 	// Placement says where the target goes, or why it goes nowhere.
 	Placement  string
 	Components []componentCell
+	// Warnings are the estimate's remarks (a context beyond the model's
+	// limit, parts left unknown, ...).
+	Warnings []string
 }
 
 type componentCell struct{ Name, Value string }
@@ -79,6 +103,7 @@ func (c *Collector) StatusHandler(metricsPath string) http.Handler {
 		pods := c.askPods()
 		v := c.look()
 		page := newStatusPage(v, metricsPath)
+		page.addReloadState(c.store.reloadState(), time.Now())
 		c.holdersOf(pods).addToPage(&page, v.snapshot.Devices)
 		var buf bytes.Buffer
 		if err := statusTemplate.Execute(&buf, page); err != nil {
@@ -104,13 +129,15 @@ func newStatusPage(v view, metricsPath string) statusPage {
 	}
 	if v.plan != nil {
 		page.HostGPU = fmt.Sprintf("%s, %s without the driver's reserve", v.plan.gpu.Name, estimator.FormatGiB(v.plan.gpu.MemoryBytes))
+		page.Together = &togetherRow{Fits: v.together.fits, Idle: v.together.fitsWhenIdle,
+			Left: strings.Join(v.targets.names(v.together.left), ", ")}
 	}
 	for _, d := range v.snapshot.Devices {
 		page.GPUs = append(page.GPUs, newGPURow(d))
 	}
 	for i, t := range v.targets.targets {
 		row := targetRow{Name: t.name, Model: t.own.Model, Workload: string(t.own.Workload),
-			Precision: t.own.Precision, Method: string(t.own.Method)}
+			Precision: t.own.Precision, Method: string(t.own.Method), Warnings: t.own.Warnings}
 		if v.plan != nil {
 			e, p := &v.plan.entries[i], v.placements[i]
 			row.Known, row.Fits, row.Idle = true, p.fits, p.fitsWhenIdle
@@ -134,6 +161,23 @@ func newStatusPage(v view, metricsPath string) statusPage {
 		page.Targets = append(page.Targets, row)
 	}
 	return page
+}
+
+// statusRefresh is how often the status page reloads itself.
+const statusRefresh = 30 * time.Second
+
+// addReloadState says when the page was made, which targets file it shows
+// and when that loaded, and why the last reload failed, if it did.
+func (page *statusPage) addReloadState(st reloadState, now time.Time) {
+	const layout = "2006-01-02 15:04:05 UTC"
+	page.Updated, page.RefreshSeconds = now.UTC().Format(layout), int(statusRefresh/time.Second)
+	page.TargetsFile = st.file
+	if !st.loaded.IsZero() {
+		page.Loaded = st.loaded.UTC().Format(layout)
+	}
+	if st.failed != nil {
+		page.ReloadError, page.ReloadFailedAt = st.failed.err, st.failed.at.UTC().Format(layout)
+	}
 }
 
 func newGPURow(d nvml.Device) gpuRow {
