@@ -54,7 +54,7 @@ func TestStatusPageReasonsAndWarnings(t *testing.T) {
 `)
 	c, _ := newTestCollector(t, openFleet(t, "rtx4090x2"), path)
 	body := serveOnce(t, c.StatusHandler("/metrics"), http.MethodGet, "/").Body.String()
-	reason := regexp.MustCompile(`<tr class="reason"><td colspan="7"><div><span class="no">Fits on no number of this host's GPUs:</span> no number of [^<]+ fits: [^<]+would help: recompute: selective or full`)
+	reason := regexp.MustCompile(`<tr class="reason"><td colspan="7"><div><span class="no">No count of this host's GPUs fits it:</span> no number of [^<]+ fits: [^<]+would help: recompute: selective or full`)
 	assert.Regexp(t, reason, body)
 	assert.NotRegexp(t, `<td class="num">[^<]*no number of`, body, "no reason in a cell that does not wrap")
 	assert.Regexp(t, `<div class="warning">Warning: [^<]*100000[^<]*</div>`, body)

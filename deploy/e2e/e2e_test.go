@@ -122,6 +122,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Log("== the status page in Chromium")
 	w.checkStatusPage(t)
 
+	t.Log("== the status page of every built-in fleet")
+	w.checkFleetPages(t)
+
 	t.Log("== a reload that fails")
 	w.failReload(t)
 
