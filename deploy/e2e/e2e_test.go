@@ -489,7 +489,11 @@ func (w *world) failReload(t *testing.T) {
 	copyFile(t, filepath.Join("testdata", "broken-targets.yml"), w.agent.targets)
 	code, body := w.agent.reload(t)
 	require.Equal(t, http.StatusInternalServerError, code, "POST /-/reload of a broken file: %s", body)
-	require.Contains(t, body, filepath.Base(w.agent.targets)+":", "the error names the file and line")
+	// The answer is a fixed text (the errors may quote files the targets
+	// name); the status page has the banner, with the file and line.
+	page := pageText(w.headless(t, w.agent.url("/"), "--dump-dom"))
+	require.Contains(t, page, "The last reload of the targets file "+w.agent.targets+" failed", "the status page's banner")
+	require.Contains(t, page, filepath.Base(w.agent.targets)+":5: targets[0].model: the model cannot be resolved", "the error names the file and line")
 	w.prom.waitAlerts(t, alertsAfterFailedReload)
 }
 
