@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ type fleetFile struct {
 }
 
 type gpuSpec struct {
-	Line               int
+	Line               int           `yaml:"-"` // where it is in the file, from setLines
 	Board              string        `yaml:"board"`
 	Count              int           `yaml:"count"`
 	Name               string        `yaml:"name"`
@@ -43,7 +42,7 @@ type gpuSpec struct {
 }
 
 type migSpec struct {
-	Line        int
+	Line        int           `yaml:"-"` // where it is in the file, from setLines
 	Profile     string        `yaml:"profile"`
 	UUID        string        `yaml:"uuid"`
 	MemoryTotal *byteSize     `yaml:"memory_total"`
@@ -52,7 +51,7 @@ type migSpec struct {
 }
 
 type processSpec struct {
-	Line   int
+	Line   int      `yaml:"-"` // where it is in the file, from setLines
 	PID    int      `yaml:"pid"`
 	Name   string   `yaml:"name"`
 	Memory byteSize `yaml:"memory"`
@@ -66,7 +65,7 @@ type faultsSpec struct {
 }
 
 type lostSpec struct {
-	Line               int
+	Line               int      `yaml:"-"` // where it is in the file, from setLines
 	GPU                int      `yaml:"gpu"`
 	BackAfterSnapshots int      `yaml:"back_after_snapshots"`
 	BackAfter          duration `yaml:"back_after"`
@@ -115,13 +114,37 @@ func ParseFleet(filename string, data []byte) (Fleet, error) {
 	if len(root.Content) == 0 {
 		return Fleet{}, fmt.Errorf("%s: the fleet file is empty; it needs at least a gpus list", filename)
 	}
-	var file fleetFile
-	dec := strictDecoder{file: filename}
-	if err := dec.decode(root.Content[0], reflect.ValueOf(&file).Elem(), ""); err != nil {
+	file, err := decodeFleetFile(filename, data, root.Content[0])
+	if err != nil {
 		return Fleet{}, err
 	}
 	seed := strings.TrimSuffix(filepath.Base(filename), filepath.Ext(filename))
 	return file.build(filename, seed)
+}
+
+// setLines sets the Line of every list item that errors name, from the
+// lines of the file's values by path.
+func (f *fleetFile) setLines(lines map[string]int) {
+	setProcessLines := func(ps []processSpec, path string) {
+		for i := range ps {
+			ps[i].Line = lines[fmt.Sprintf("%s.processes[%d]", path, i)]
+		}
+	}
+	for i := range f.GPUs {
+		g := &f.GPUs[i]
+		path := fmt.Sprintf("gpus[%d]", i)
+		g.Line = lines[path]
+		setProcessLines(g.Processes, path)
+		for j := range g.MIGInstances {
+			m := &g.MIGInstances[j]
+			migPath := fmt.Sprintf("%s.mig_instances[%d]", path, j)
+			m.Line = lines[migPath]
+			setProcessLines(m.Processes, migPath)
+		}
+	}
+	for i := range f.Faults.Lost {
+		f.Faults.Lost[i].Line = lines[fmt.Sprintf("faults.lost[%d]", i)]
+	}
 }
 
 // fleetBuilder turns a fleetFile into a Fleet, checking it as it goes.

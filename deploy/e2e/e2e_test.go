@@ -482,15 +482,19 @@ func (w *world) checkInventoryPanel(t *testing.T) {
 }
 
 // failReload writes a targets file that cannot load and reloads: the agent
-// answers 500 with the file and line at fault, keeps its targets, and the
-// reload alert joins the others.
+// answers 500 without quoting the file (a client may not read it), logs
+// the file and line at fault, keeps its targets, and the reload alert joins
+// the others.
 func (w *world) failReload(t *testing.T) {
 	t.Helper()
 	copyFile(t, filepath.Join("testdata", "broken-targets.yml"), w.agent.targets)
 	code, body := w.agent.reload(t)
 	require.Equal(t, http.StatusInternalServerError, code, "POST /-/reload of a broken file: %s", body)
-	// The answer is a fixed text (the errors may quote files the targets
-	// name); the status page has the banner, with the file and line.
+	require.NotContains(t, body, filepath.Base(w.agent.targets), "the answer quotes nothing of the file")
+	logged, err := os.ReadFile(w.agent.log)
+	require.NoError(t, err)
+	require.Contains(t, string(logged), filepath.Base(w.agent.targets)+":", "the log names the file and line")
+	// The status page has the banner, with the file and line.
 	page := pageText(w.headless(t, w.agent.url("/"), "--dump-dom"))
 	require.Contains(t, page, "The last reload of the targets file "+w.agent.targets+" failed", "the status page's banner")
 	require.Contains(t, page, filepath.Base(w.agent.targets)+":5: targets[0].model: the model cannot be resolved", "the error names the file and line")
