@@ -131,20 +131,10 @@ func (e *Estimation) trainingLayout(n int) (Layout, error) {
 // chosen lists the fields of l that the target leaves open.
 func (e *Estimation) chosen(l Layout) []string {
 	in := e.in
-	var out []string
-	add := func(field string, open bool) {
-		if open {
-			out = append(out, field)
-		}
-	}
 	if in.workload == Inference {
-		add("tensor_parallel", !in.pinnedTP)
-		add("pipeline_parallel", !in.pinnedPP)
-		return out
+		return appendIf(appendIf(nil, !in.pinnedTP, "tensor_parallel"), !in.pinnedPP, "pipeline_parallel")
 	}
-	add("data_parallel", !in.pinnedDP)
-	add("zero_stage", !in.pinnedZeRO && l.DataParallel > 1)
-	return out
+	return appendIf(appendIf(nil, !in.pinnedDP, "data_parallel"), !in.pinnedZeRO && l.DataParallel > 1, "zero_stage")
 }
 
 // ForGPU places the target on GPUs of kind g: the smallest count whose

@@ -43,11 +43,7 @@ func largestPart(c Components) Part {
 func (e *Estimation) remedies(part string) []string {
 	in := e.in
 	var out []string
-	add := func(ok bool, s string) {
-		if ok {
-			out = append(out, s)
-		}
-	}
+	add := func(ok bool, s string) { out = appendIf(out, ok, s) }
 	shorter := "a shorter context"
 	smaller := "a smaller batch"
 	switch part {
@@ -91,12 +87,13 @@ func (e *Estimation) remedies(part string) []string {
 // openLayout suggests leaving open the inference layout fields the target
 // sets, so that placement may spread it further.
 func (e *Estimation) openLayout() []string {
-	var out []string
-	if e.in.pinnedTP {
-		out = append(out, "leaving tensor_parallel open")
+	return appendIf(appendIf(nil, e.in.pinnedTP, "leaving tensor_parallel open"), e.in.pinnedPP, "leaving pipeline_parallel open")
+}
+
+// appendIf appends s to list when ok.
+func appendIf(list []string, ok bool, s string) []string {
+	if ok {
+		return append(list, s)
 	}
-	if e.in.pinnedPP {
-		out = append(out, "leaving pipeline_parallel open")
-	}
-	return out
+	return list
 }
