@@ -123,6 +123,18 @@ func TestRemedies(t *testing.T) {
 	}
 }
 
+// Replicas of a set layout run on one count of GPUs: the reason says so
+// rather than "no number fits".
+func TestUnfitSetLayoutWithReplicas(t *testing.T) {
+	t.Parallel()
+	e := estimatePreset(t, Target{TensorParallel: 2, PipelineParallel: 1, DataParallel: 2, Batch: 1 << 20}, "llama-3-8b")
+	fit := e.ForGPU(gpu(t, "h100-80gb"))
+	assert.Zero(t, fit.GPUsRequired)
+	assert.Equal(t, Layout{2, 1, 2, 0}, fit.Layout)
+	assert.Contains(t, fit.UnfitReason, "the target's layout sets 4 GPUs (tensor_parallel 2, pipeline_parallel 1, data_parallel 2), and each h100-80gb would need ")
+	assert.Contains(t, fit.UnfitReason, "the largest part is kv_cache")
+}
+
 // The search is bounded by MaxGPUs, and so is a layout a target sets.
 func TestLayoutBeyondMaxGPUs(t *testing.T) {
 	t.Parallel()

@@ -137,6 +137,15 @@ func (e *Estimation) chosen(l Layout) []string {
 	return appendIf(appendIf(nil, !in.pinnedDP, "data_parallel"), !in.pinnedZeRO && l.DataParallel > 1, "zero_stage")
 }
 
+// layoutSet reports whether the target sets every layout field placement
+// could choose: it runs on one count of GPUs only.
+func (e *Estimation) layoutSet() bool {
+	if e.in.workload == Inference {
+		return e.in.pinnedTP && e.in.pinnedPP
+	}
+	return e.in.pinnedDP
+}
+
 // ForGPU places the target on GPUs of kind g: the smallest count whose
 // per-GPU need fits in the usable memory.
 func (e *Estimation) ForGPU(g GPU) Fit {
@@ -168,7 +177,7 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 	// tried, where only the parts that do not shrink are left.
 	fit.Layout, fit.PerGPU = e.own, e.ownNeed
 	floor, floorNeed, _ := fits(e.largestPlaceable(counts))
-	fit.UnfitReason = e.unfitReason(g, usable, counts.last == counts.step, floor, floorNeed)
+	fit.UnfitReason = e.unfitReason(g, usable, e.layoutSet(), floor, floorNeed)
 	return fit
 }
 
