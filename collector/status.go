@@ -86,8 +86,10 @@ type targetRow struct {
 	GPUs        string
 	UnfitReason string
 	MaxBatch    string
-	// Placement says where the target goes, or why it goes nowhere.
+	// Placement says where the target goes, or why it goes nowhere;
+	// Layout how it is spread, naming the fields placement chose.
 	Placement  string
+	Layout     string
 	Components []componentCell
 	// Warnings are the estimate's remarks (a context beyond the model's
 	// limit, parts left unknown, ...).
@@ -150,6 +152,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 				row.MaxBatch = strconv.Itoa(p.maxBatch)
 			}
 			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
+			row.Layout = layoutNote(e.fit)
 		}
 		for _, part := range v.need(i).Parts() {
 			cell := componentCell{Name: part.Name, Value: "unknown"}
@@ -225,6 +228,15 @@ func placementNote(devices []nvml.Device, gpusRequired int, p placement) string 
 	default:
 		return "short of free memory on " + deviceList(devices, p.devices)
 	}
+}
+
+// layoutNote writes a placement's layout and the fields it chose because
+// the target leaves them open.
+func layoutNote(fit estimator.Fit) string {
+	if len(fit.Chosen) == 0 {
+		return fit.Layout.String()
+	}
+	return fmt.Sprintf("%s (chosen: %s)", fit.Layout, strings.Join(fit.Chosen, ", "))
 }
 
 // deviceList names the chosen devices: "GPU 7, GPU 6".

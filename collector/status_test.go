@@ -72,6 +72,9 @@ func TestStatusPageTimeAndTogether(t *testing.T) {
 		`<span class="no">do not fit now</span> (big, train, huge find no room beside the others);`+"\n"+
 		`<span class="no">would not fit</span> with the GPUs idle.`)
 	assert.NotContains(t, body, "The last reload")
+	// How each target is spread, and what placement chose.
+	assert.Contains(t, body, "tensor_parallel 1, pipeline_parallel 1 (chosen: tensor_parallel, pipeline_parallel)")
+	assert.Contains(t, body, "tensor_parallel 2, pipeline_parallel 1 (chosen: pipeline_parallel)")
 }
 
 // A failed reload is on the page: its error, the file, and when the
