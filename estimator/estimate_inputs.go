@@ -96,8 +96,11 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 
 		sequenceParallel: t.SequenceParallel,
 	}
-	if t.ZeROStage != nil {
+	switch {
+	case t.ZeROStage != nil:
 		in.zero = *t.ZeROStage
+	case in.workload.trains() && in.dp > 1:
+		in.zero = 3 // what placement chooses, so that the own layout is the one placed
 	}
 	if t.Overhead != nil {
 		in.overhead = float64(*t.Overhead)

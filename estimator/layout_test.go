@@ -54,12 +54,24 @@ func TestForGPUKeepsTheLayoutTheTargetSets(t *testing.T) {
 
 // A fully set layout is the need exported when NVML cannot be read (the
 // target's own layout) and on a GPU: the two are the same bytes.
+// An open zero_stage is the same in both: 3 with more than one data-parallel
+// GPU.
 func TestASetLayoutNeedsTheSameBytesWithOrWithoutAGPU(t *testing.T) {
 	t.Parallel()
-	e := estimatePreset(t, Target{Workload: Training, ZeROStage: ptr(3), DataParallel: 8}, "llama-3-8b")
-	fit := e.ForGPU(gpu(t, "h100-80gb"))
-	assert.Equal(t, e.Requirement().Components, fit.PerGPU)
-	assert.Equal(t, e.Requirement().Layout, fit.Layout)
+	for _, tc := range []struct {
+		target Target
+		layout Layout
+	}{
+		{Target{Workload: Training, ZeROStage: ptr(3), DataParallel: 8}, Layout{1, 1, 8, 3}},
+		{Target{Workload: Training, DataParallel: 4}, Layout{1, 1, 4, 3}},
+		{Target{Workload: LoRAWork, DataParallel: 2, ZeROStage: ptr(0)}, Layout{1, 1, 2, 0}},
+	} {
+		e := estimatePreset(t, tc.target, "llama-3-8b")
+		fit := e.ForGPU(gpu(t, "h100-80gb"))
+		assert.Equal(t, tc.layout, e.Requirement().Layout)
+		assert.Equal(t, tc.layout, fit.Layout)
+		assert.Equal(t, e.Requirement().Components, fit.PerGPU)
+	}
 }
 
 // Plain DDP does not shard the model states: when they do not fit, more

@@ -75,7 +75,7 @@ var targetFields = []TargetField{
 		func(t *Target, v int) { t.PipelineParallel = v }),
 	intField("data_parallel", "Data-parallel degree (inference: replicas); default 1.", 1, maxParallel,
 		func(t *Target, v int) { t.DataParallel = v }),
-	intField("zero_stage", "ZeRO stage 0-3: 0 is plain DDP, 1 shards optimizer states, 2 also gradients, 3 also weights (default: chosen, ZeRO-3 when data_parallel is open).", 0, 3,
+	intField("zero_stage", "ZeRO stage 0-3: 0 is plain DDP, 1 shards optimizer states, 2 also gradients, 3 also weights (default: 3 with more than one data-parallel GPU, else 0).", 0, 3,
 		func(t *Target, v int) { t.ZeROStage = &v }),
 	boolField("sequence_parallel", "Training: Megatron sequence parallelism, which splits the activations that tensor parallelism leaves whole.",
 		func(t *Target, v bool) { t.SequenceParallel = v }),
