@@ -181,9 +181,9 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 	return fit
 }
 
-// countRange is the GPU counts placement tries: either every count from 1
-// to last (when the need is not monotone in the count), or the multiples of
-// step, where more GPUs never need more per GPU, searched by bisection.
+// countRange is the GPU counts placement tries, the multiples of step up to
+// last: each in turn when the need is not monotone in the count, else by
+// bisection, where more GPUs never need more per GPU.
 type countRange struct {
 	step, last int
 	monotone   bool
