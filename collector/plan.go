@@ -58,7 +58,9 @@ type plan struct {
 	// with devices of several sizes, the size offering the most memory.
 	gpu     estimator.GPU
 	entries []planEntry // one per target, in file order
-	work    *atomic.Uint64
+	// packOrder is the order placeTogether packs the entries in.
+	packOrder []int
+	work      *atomic.Uint64
 }
 
 // planEntry is one target's part of a plan.
@@ -106,6 +108,7 @@ func newPlan(set *Targets, sizes []deviceSize, work *atomic.Uint64) *plan {
 			e.capacity[j] = t.est.Usable(toInt64(z.total), toInt64(z.reserved))
 		}
 	}
+	p.packOrder = packOrder(p.entries)
 	return p
 }
 

@@ -36,21 +36,27 @@ func packAll(p *plan, cands []candidate, start func(candidate) int64) []int {
 	for j, c := range cands {
 		room[j] = start(c)
 	}
-	order := make([]int, len(p.entries))
-	for i := range order {
-		order[i] = i
-	}
-	// The largest total need first; ties in file order.
-	total := func(i int) int64 { e := &p.entries[i]; return e.need() * int64(e.gpus) }
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(total(b), total(a)) })
 	var left []int
-	for _, i := range order {
+	for _, i := range p.packOrder {
 		if !pack(&p.entries[i], cands, room) {
 			left = append(left, i)
 		}
 	}
 	slices.Sort(left)
 	return left
+}
+
+// packOrder is the order in which the plan's targets are packed: the
+// largest total need first, ties in file order. It depends on the plan
+// alone, so newPlan computes it once.
+func packOrder(entries []planEntry) []int {
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	total := func(i int) int64 { e := &entries[i]; return e.need() * int64(e.gpus) }
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(total(b), total(a)) })
+	return order
 }
 
 // pack puts e on the e.gpus devices with the most room that can take it

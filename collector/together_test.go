@@ -19,6 +19,7 @@ func planOf(capacity int64, entries ...*planEntry) *plan {
 		p.entries[i].fit, p.entries[i].gpus = e.fit, e.gpus
 		p.entries[i].capacity = []int64{capacity}
 	}
+	p.packOrder = packOrder(p.entries)
 	return p
 }
 
