@@ -46,6 +46,10 @@ type Placement struct {
 	// MaxBatch is null where the estimator cannot answer it (training,
 	// an unknown architecture, the rule-of-thumb method).
 	MaxBatch *int `json:"max_batch"`
+	// KVCacheTokens and MaxConcurrency are a serving engine's (vllm,
+	// sglang) on the memory free now; null for other targets.
+	KVCacheTokens  *int64   `json:"kv_cache_tokens"`
+	MaxConcurrency *float64 `json:"max_concurrency"`
 	// Devices are the UUIDs of the devices chosen, most room first.
 	Devices []string `json:"devices"`
 }
@@ -88,6 +92,9 @@ func (v view) now(i int) Placement {
 	}
 	if v.targets.targets[i].batchKnown {
 		now.MaxBatch = &p.maxBatch
+	}
+	if v.targets.targets[i].serving {
+		now.KVCacheTokens, now.MaxConcurrency = &p.kvTokens, &p.concurrency
 	}
 	return now
 }

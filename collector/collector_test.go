@@ -118,7 +118,8 @@ func TestCollectTargets(t *testing.T) {
 
 var targetFamilies = []string{
 	"vramfit_target_info", "vramfit_target_required_bytes", "vramfit_target_gpus_required", "vramfit_target_fits",
-	"vramfit_target_fits_when_idle", "vramfit_target_headroom_bytes", "vramfit_target_max_batch", "vramfit_target_pinned",
+	"vramfit_target_fits_when_idle", "vramfit_target_headroom_bytes", "vramfit_target_max_batch",
+	"vramfit_target_kv_cache_tokens", "vramfit_target_max_concurrency", "vramfit_target_pinned",
 }
 
 // Without NVML the targets are still exported: their info and their

@@ -43,7 +43,15 @@ func (v *view) placeAll(classes *capacityClasses, cands []candidate) {
 	for i := range v.plan.entries {
 		e := &v.plan.entries[i]
 		p := rankings[classes.class[i]].place(e)
-		if e.target.batchKnown {
+		switch {
+		case e.target.serving && len(p.devices) == e.gpus:
+			// The engine's own start condition on the memory free now, and
+			// its KV cache: the sequences of the full context it serves.
+			a := v.plan.engine(e, p.budget)
+			p.fits = e.fit.GPUsRequired > 0 && a.starts
+			p.fitsWhenIdle = e.fit.GPUsRequired > 0
+			p.kvTokens, p.concurrency, p.maxBatch = a.tokens, a.concurrency, int(a.concurrency)
+		case e.target.batchKnown:
 			p.maxBatch = v.plan.maxBatch(e, p.budget)
 		}
 		v.placements[i] = p
@@ -108,6 +116,10 @@ type placement struct {
 	// maxBatch is how many sequences of the target's context fit in the
 	// budget; set only for targets whose batch the estimator can answer.
 	maxBatch int
+	// kvTokens and concurrency are a serving engine's KV cache tokens and
+	// maximum concurrency on the memory free now; 0 for other targets.
+	kvTokens    int64
+	concurrency float64
 }
 
 // ranking is the candidates in the order a target of given capacities

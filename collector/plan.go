@@ -75,6 +75,7 @@ type planEntry struct {
 	capacity []int64
 
 	lastBatch  atomic.Pointer[batchAnswer]
+	lastEngine atomic.Pointer[engineAnswer]
 	reportOnce sync.Once
 	report     estimator.Report
 }
@@ -132,6 +133,35 @@ func (p *plan) maxBatch(e *planEntry, budget int64) int {
 	batch := e.target.est.MaxBatch(budget, e.gpus)
 	e.lastBatch.Store(&batchAnswer{budget: budget, batch: batch})
 	return batch
+}
+
+// engineAnswer is a serving engine's verdict on its placement and the free
+// memory (of the placement's fullest device) it was made for.
+type engineAnswer struct {
+	free        int64
+	starts      bool
+	tokens      int64
+	concurrency float64
+}
+
+// engine is what the target's serving engine does when each of the
+// placement's GPUs has free bytes free: whether it starts, the KV cache
+// tokens it allocates and the concurrency it logs. It is computed again
+// only when that memory moved.
+func (p *plan) engine(e *planEntry, free int64) engineAnswer {
+	if a := e.lastEngine.Load(); a != nil && a.free == free {
+		return *a
+	}
+	p.work.Add(1)
+	host := p.sizes[0]
+	a := engineAnswer{free: free}
+	r, err := e.target.est.ServingEngine(e.fit.Layout, estimator.EngineGPU{Name: host.name,
+		TotalBytes: toInt64(host.total), ReservedBytes: toInt64(host.reserved), FreeBytes: free})
+	if err == nil {
+		a.starts, a.tokens, a.concurrency = r.Starts, r.KVCacheTokens, r.MaxConcurrency
+	}
+	e.lastEngine.Store(&a)
+	return a
 }
 
 // estimate is the estimator's report for the host's GPU model, made on the

@@ -86,6 +86,9 @@ type targetRow struct {
 	GPUs        string
 	UnfitReason string
 	MaxBatch    string
+	// EngineKV is a serving engine's KV cache tokens and concurrency now;
+	// "" for other targets.
+	EngineKV string
 	// Placement says where the target goes, or why it goes nowhere;
 	// Layout how it is spread, naming the fields placement chose.
 	Placement  string
@@ -150,6 +153,9 @@ func newStatusPage(v view, metricsPath string) statusPage {
 			}
 			if t.batchKnown {
 				row.MaxBatch = strconv.Itoa(p.maxBatch)
+			}
+			if t.serving {
+				row.EngineKV = fmt.Sprintf("%d tokens, concurrency %.2f (%s)", p.kvTokens, p.concurrency, t.est.Engine())
 			}
 			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
 			row.Layout = layoutNote(e.fit)

@@ -53,8 +53,18 @@ var (
 		nil, nil)
 	togetherSeries, togetherIdleSeries = newSeries(togetherDesc), newSeries(togetherIdleDesc)
 
+	targetKVTokensDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "kv_cache_tokens"),
+		"Tokens the KV cache of the target's serving engine (vllm, sglang) holds for one replica, as the engine would allocate it on the memory free now.",
+		targetLabels, nil)
+	targetConcurrencyDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "max_concurrency"),
+		"Requests of the target's full context its serving engine (vllm, sglang) would serve at once on the memory free now, as the engine logs it.",
+		targetLabels, nil)
+
 	targetDescs = []*prometheus.Desc{targetInfoDesc, targetRequiredDesc, targetGPUsDesc, targetFitsDesc,
-		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetPinnedDesc, togetherDesc, togetherIdleDesc}
+		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetKVTokensDesc, targetConcurrencyDesc,
+		targetPinnedDesc, togetherDesc, togetherIdleDesc}
 )
 
 // targetMetrics are the series of a set of targets, and the samples that
@@ -75,6 +85,8 @@ type verdictSeries struct {
 	target                       int // index in targets and placements
 	fits, fitsWhenIdle, headroom *series
 	maxBatch                     *series // nil where max_batch has no answer
+	// kvTokens and concurrency are nil but for serving-engine targets.
+	kvTokens, concurrency *series
 }
 
 func (m *targetMetrics) matches(v view) bool {
@@ -114,6 +126,9 @@ func newTargetMetrics(v view) *targetMetrics {
 		if t.batchKnown {
 			vs.maxBatch = gpus.of(targetMaxBatchDesc)
 		}
+		if t.serving {
+			vs.kvTokens, vs.concurrency = gpus.of(targetKVTokensDesc), gpus.of(targetConcurrencyDesc)
+		}
 		m.verdicts = append(m.verdicts, vs)
 	}
 	m.static = constGauges(static)
@@ -128,7 +143,7 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 	if v.plan == nil {
 		return
 	}
-	b := newGaugeSamples(4*len(m.verdicts) + 2)
+	b := newGaugeSamples(6*len(m.verdicts) + 2)
 	ch <- b.add(togetherSeries, boolValue(v.together.fits))
 	ch <- b.add(togetherIdleSeries, boolValue(v.together.fitsWhenIdle))
 	for _, vs := range m.verdicts {
@@ -138,6 +153,10 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 		ch <- b.add(vs.headroom, float64(p.headroom))
 		if vs.maxBatch != nil {
 			ch <- b.add(vs.maxBatch, float64(p.maxBatch))
+		}
+		if vs.kvTokens != nil {
+			ch <- b.add(vs.kvTokens, float64(p.kvTokens))
+			ch <- b.add(vs.concurrency, p.concurrency)
 		}
 	}
 }

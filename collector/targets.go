@@ -27,6 +27,9 @@ type target struct {
 	batchKnown bool
 	// pinned: this host is meant to run the target.
 	pinned bool
+	// serving says that a serving engine's accounting (vLLM, SGLang)
+	// decides whether the target starts, its KV cache and concurrency.
+	serving bool
 }
 
 // LoadTargets reads a targets file, parses it strictly and estimates every
@@ -89,7 +92,8 @@ func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, 
 			own:  own,
 			batchKnown: own.Workload == estimator.Inference && own.Method == estimator.Detailed &&
 				own.KVCacheBytesPerToken != nil,
-			pinned: t.Pinned,
+			pinned:  t.Pinned,
+			serving: est.Serves() && own.KVCacheBytesPerToken != nil,
 		})
 	}
 	return set, nil

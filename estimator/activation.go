@@ -43,18 +43,30 @@ func (e *Estimation) inferenceWorkspace(l Layout, batch, context int) float64 {
 //
 //   - per layer, s·b·h·(4p+2) bytes that tensor parallelism leaves whole (the
 //     two LayerNorm inputs, the QKV and MLP inputs, two 1-byte dropout
-//     masks) and s·b·h·12p it splits; sequence parallelism splits both;
+//     masks), plus what the engine's norms keep beyond a LayerNorm's input,
+//     and s·b·h·12p it splits; sequence parallelism splits both;
 //   - the attention scores a·s²·b·(2p+1) (softmax, its dropout mask and
 //     output), split by tensor parallelism; FlashAttention keeps only a fp32
 //     log-sum-exp, 4·a·s·b; selective recomputation keeps neither;
 //   - full recomputation keeps each layer's input (s·b·h·p) and rebuilds one
 //     layer at a time during the backward pass;
-//   - plus the fp32 logits of the loss, 4·s·b·V/t.
+//   - plus the logits of the loss, s·b·V/t times the bytes the engine holds
+//     per logit (4 in the neutral model: the fp32 logits).
 //
 // Under 1F1B pipelining the first stage holds L layers' worth whatever the
 // number of stages (Korthikanti §4.2.3), so pipeline parallelism does not
 // divide this.
 func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
+	a := e.trainingActivationParts(l, batch, context)
+	return a.stored + a.logits
+}
+
+// activationParts are training's activations on one GPU: what the forward
+// pass stores for the backward pass, of which one layer's working set, and
+// the loss's logits.
+type activationParts struct{ stored, layer, logits float64 }
+
+func (e *Estimation) trainingActivationParts(l Layout, batch, context int) activationParts {
 	m := e.model
 	p := e.in.actBytes
 	t := float64(l.TensorParallel)
@@ -62,7 +74,7 @@ func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
 	h, a := float64(m.HiddenSize), float64(m.Heads)
 	sbh := s * b * h
 
-	whole, split := sbh*(4*p+2), sbh*12*p
+	whole, split := sbh*(4*p+2+e.in.trainer.normBytes), sbh*12*p
 	linear := whole + split/t
 	if e.in.sequenceParallel {
 		linear = (whole + split) / t
@@ -85,6 +97,6 @@ func (e *Estimation) trainingActivations(l Layout, batch, context int) float64 {
 	default:
 		stored = layers * (linear + scores)
 	}
-	logits := 4 * s * b * float64(m.VocabSize) / t
-	return stored + logits
+	logits := e.in.trainer.logitBytes * s * b * float64(m.VocabSize) / t
+	return activationParts{stored: stored, layer: linear + scores, logits: logits}
 }

@@ -27,6 +27,9 @@ type Components struct {
 	Overhead    int64    `json:"overhead"`
 	Total       int64    `json:"total"`
 	Unknown     []string `json:"unknown,omitempty"`
+	// Host is what training keeps in host memory for this GPU instead
+	// (offloaded states, a paged optimizer's states); not in Total.
+	Host int64 `json:"host,omitempty"`
 }
 
 // Part is one named component of a requirement: weights, kv_cache,
@@ -185,11 +188,15 @@ func (e *Estimation) Requirement() Requirement {
 }
 
 // Usable is the memory a GPU offers this target: what NVML does not reserve,
-// times the runtime's memory cap.
+// times the runtime's memory cap. A serving engine applies its memory
+// fraction inside its own accounting: it is offered all of it.
 func (e *Estimation) Usable(total, reserved int64) int64 {
 	free := total - reserved
 	if free <= 0 {
 		return 0
+	}
+	if e.Serves() {
+		return free
 	}
 	return int64(math.Floor(float64(free) * e.in.util))
 }

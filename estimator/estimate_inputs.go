@@ -68,8 +68,15 @@ type inputs struct {
 	util                                     float64
 	overhead                                 float64
 
-	// adapterParams is the LoRA parameter count of the whole model.
-	adapterParams float64
+	// adapters are the LoRA adapters of lora and qlora.
+	adapters adapters
+
+	// engine is the target's engine; trainer its training constants (the
+	// neutral ones for inference).
+	engine              Engine
+	trainer             trainingEngine
+	optimizerInBackward bool
+	offload             Offload
 
 	warnings []string
 }
@@ -80,7 +87,6 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		workload:   t.workload(),
 		method:     Method(orDefault(string(t.Method), string(Detailed))),
 		optimizer:  Optimizer(orDefault(string(t.Optimizer), string(AdamW))),
-		recompute:  Recompute(orDefault(string(t.Recompute), string(RecomputeNone))),
 		context:    orDefaultInt(t.Context, defaultContext(m)),
 		batch:      orDefaultInt(t.Batch, 1),
 		maxBatched: orDefaultInt(t.MaxBatchedTokens, DefaultMaxBatchedTokens),
@@ -95,6 +101,10 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		overhead:   DefaultOverhead,
 
 		sequenceParallel: t.SequenceParallel,
+
+		engine:              Engine(orDefault(string(t.Engine), string(EngineNeutral))),
+		optimizerInBackward: t.OptimizerInBackward,
+		offload:             Offload(orDefault(string(t.Offload), string(OffloadNone))),
 	}
 	switch {
 	case t.ZeROStage != nil:
@@ -102,6 +112,11 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 	case in.workload.trains() && in.dp > 1:
 		in.zero = 3 // what placement chooses, so that the own layout is the one placed
 	}
+	in.trainer = trainer(EngineNeutral, "")
+	if in.workload.trains() {
+		in.trainer = trainer(in.engine, t.EngineProfile)
+	}
+	in.recompute = Recompute(orDefault(string(t.Recompute), string(in.trainer.defaultRecompute(in.workload))))
 	if t.Overhead != nil {
 		in.overhead = float64(*t.Overhead)
 	}
@@ -115,20 +130,22 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		in.actBytes = 4
 	}
 	in.kv = mustDType(orDefault(t.KVCacheDType, kvDefault(in.weights)))
-	in.optStates = mustDType(orDefault(t.OptimizerDType, "fp32"))
+	trained := in.weights
 	if in.workload.adapts() {
-		in.adapter = mustDType(orDefault(loraDType(t.LoRA), "fp32"))
+		in.adapter = mustDType(orDefault(loraDType(t.LoRA), in.trainer.adapterDType))
+		trained = in.adapter
 		in.grads = mustDType(orDefault(t.GradientDType, in.adapter.Name))
-		params, err := adapterParameters(t.LoRA, m)
+		a, err := adapterParameters(t.LoRA, m)
 		if err != nil {
 			errs = append(errs, *err)
 		}
-		in.adapterParams = params
+		in.adapters = a
 	} else if in.workload == Training {
 		// Inference has no gradients (and its weights' format may be a
 		// checkpoint's quantisation, which training cannot keep).
 		in.grads = mustDType(orDefault(t.GradientDType, in.weights.Name))
 	}
+	in.optStates = mustDType(orDefault(t.OptimizerDType, optimizerStatesDefault(in.optimizer, in.trainer, trained)))
 
 	if limit := m.MaxPositionEmbeddings; limit > 0 && in.context > limit && !t.AllowLongContext {
 		errs = append(errs, fieldErrorf("context", "%d tokens exceed the model's limit of %d (max_position_embeddings after rope scaling); "+
@@ -136,6 +153,10 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 	}
 	errs = append(errs, checkLayout(in, m)...)
 	in.warnings = warnings(in, m)
+	if in.workload.trains() && in.optimizer.paged() {
+		in.warnings = append(in.warnings, fmt.Sprintf("%s keeps its states in CUDA unified memory, outside PyTorch's allocator: "+
+			"they take GPU memory that is free and page to host memory when it is not (slower steps), so they are counted as host memory, not in the GPU's total", in.optimizer))
+	}
 	if in.method == RuleOfThumb && t.MemoryUtilization != 0 && t.MemoryUtilization != 1 {
 		in.warnings = append(in.warnings, fmt.Sprintf("memory_utilization %v is ignored: the rule-of-thumb method uses the whole GPU", t.MemoryUtilization))
 	}
@@ -203,6 +224,19 @@ func kvDefault(weights DType) string {
 		return weights.Name
 	}
 	return "bf16"
+}
+
+// optimizerStatesDefault is the format of the optimizer's states unless
+// optimizer_dtype says: bitsandbytes' own, else the trained parameters'
+// for engines that use torch.optim as it is, else fp32.
+func optimizerStatesDefault(o Optimizer, te trainingEngine, trained DType) string {
+	switch {
+	case o.stateDType() != "":
+		return o.stateDType()
+	case te.statesAsParams && trained.Float:
+		return trained.Name
+	}
+	return "fp32"
 }
 
 // defaultContext is DefaultContext, or less when the model is shorter.

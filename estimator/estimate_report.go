@@ -1,5 +1,7 @@
 package estimator
 
+import "github.com/vramfit/vramfit/estimator/engine"
+
 // Report is one target's estimate as `vramfit estimate --output json`
 // prints it (DESIGN.md § Output), field for field.
 type Report struct {
@@ -32,11 +34,18 @@ type Report struct {
 	Chosen []string `json:"chosen"`
 	GPU    *GPU     `json:"gpu"`
 	// GPUsRequired is null without a GPU, 0 when no count fits.
-	GPUsRequired   *int        `json:"gpus_required"`
-	UnfitReason    string      `json:"unfit_reason"`
-	ReplicasPerGPU int         `json:"replicas_per_gpu"`
-	MaxBatch       int         `json:"max_batch"`
-	MaxContext     int         `json:"max_context"`
+	GPUsRequired   *int   `json:"gpus_required"`
+	UnfitReason    string `json:"unfit_reason"`
+	ReplicasPerGPU int    `json:"replicas_per_gpu"`
+	MaxBatch       int    `json:"max_batch"`
+	MaxContext     int    `json:"max_context"`
+	// Engine is the target's engine; for a serving engine on a GPU,
+	// KVCacheTokens is the tokens its KV cache holds for one replica and
+	// MaxConcurrency the requests of the full context it serves at once, as
+	// the engine logs it.
+	Engine         Engine      `json:"engine"`
+	KVCacheTokens  int64       `json:"kv_cache_tokens"`
+	MaxConcurrency float64     `json:"max_concurrency"`
 	Assumptions    Assumptions `json:"assumptions"`
 	Warnings       []string    `json:"warnings"`
 }
@@ -50,6 +59,9 @@ type ReportBytes struct {
 	Optimizer   *int64 `json:"optimizer"`
 	Overhead    *int64 `json:"overhead"`
 	Total       *int64 `json:"total"`
+	// Host is what training keeps in host memory for this GPU instead
+	// (offloaded or paged states); not part of Total.
+	Host int64 `json:"host,omitempty"`
 }
 
 // Assumptions are the defaults and settings that change the answer.
@@ -68,6 +80,11 @@ type Assumptions struct {
 	// LoRA's rank and adapter parameter count.
 	LoRARank       int   `json:"lora_rank,omitempty"`
 	LoRAParameters int64 `json:"lora_parameters,omitempty"`
+	// The engine's profile (the range of its versions modelled), and
+	// training's optimizer-in-backward and offload.
+	EngineProfile       string  `json:"engine_profile,omitempty"`
+	OptimizerInBackward bool    `json:"optimizer_in_backward,omitempty"`
+	Offload             Offload `json:"offload,omitempty"`
 }
 
 // Assumptions returns the settings this estimate rests on.
@@ -85,15 +102,21 @@ func (e *Estimation) Assumptions() Assumptions {
 	}
 	if in.workload == Inference {
 		a.MaxBatchedTokens = in.maxBatched
+		a.EngineProfile = e.target.EngineProfile
+		if e.Serves() && a.EngineProfile == "" {
+			a.EngineProfile = engine.DefaultProfile(engine.Kind(in.engine))
+		}
 		return a
 	}
+	a.EngineProfile = in.trainer.name
+	a.OptimizerInBackward, a.Offload = in.optimizerInBackward, in.offload
 	a.GradientDType, a.Optimizer, a.OptimizerDType = in.grads.Name, in.optimizer, in.optStates.Name
 	if in.workload.adapts() {
 		a.LoRARank = DefaultLoRARank
 		if e.target.LoRA != nil && e.target.LoRA.Rank > 0 {
 			a.LoRARank = e.target.LoRA.Rank
 		}
-		a.LoRAParameters = int64(in.adapterParams)
+		a.LoRAParameters = int64(in.adapters.params)
 	}
 	return a
 }
@@ -113,6 +136,7 @@ func (e *Estimation) Report(g *GPU) Report {
 		ParametersActive:    e.model.ActiveParameters,
 		ParametersVision:    e.model.VisionParameters,
 		ParametersNextToken: e.model.NextTokenParameters,
+		Engine:              e.in.engine,
 		Assumptions:         e.Assumptions(),
 		Warnings:            e.Warnings(),
 		UnfitReason:         "",
@@ -133,7 +157,10 @@ func (e *Estimation) Report(g *GPU) Report {
 		r.ReplicasPerGPU = fit.Replicas
 		r.Chosen = fit.Chosen
 		need, layout = fit.PerGPU, fit.Layout
-		if fit.GPUsRequired > 0 {
+		switch {
+		case fit.GPUsRequired > 0 && e.Serves():
+			r.setEngineFigures(e, fit.Layout, gpu)
+		case fit.GPUsRequired > 0:
 			r.MaxBatch = e.MaxBatch(fit.Usable, fit.GPUsRequired)
 			r.MaxContext = e.MaxContext(fit.Usable, fit.GPUsRequired)
 		}
@@ -149,8 +176,26 @@ func (e *Estimation) Report(g *GPU) Report {
 	return r
 }
 
+// setEngineFigures fills the serving engine's figures on idle GPUs like g:
+// its KV cache tokens and concurrency, the sequences of the target's context
+// that fit in them, and the longest context one request can reach.
+func (r *Report) setEngineFigures(e *Estimation, l Layout, g GPU) {
+	res, err := e.ServingEngine(l, IdleGPU(g))
+	if err != nil {
+		return
+	}
+	r.KVCacheTokens, r.MaxConcurrency = res.KVCacheTokens, res.MaxConcurrency
+	r.Assumptions.MemoryUtilization = res.MemoryFraction
+	r.MaxBatch = int(res.MaxConcurrency)
+	r.MaxContext = int(min(res.KVCacheTokens, int64(MaxContext)))
+	if limit := e.model.MaxPositionEmbeddings; limit > 0 && !e.target.AllowLongContext {
+		r.MaxContext = min(r.MaxContext, limit)
+	}
+	r.Warnings = append(r.Warnings, res.Warnings...)
+}
+
 func reportBytes(c Components) ReportBytes {
-	var r ReportBytes
+	r := ReportBytes{Host: c.Host}
 	fields := map[string]**int64{"weights": &r.Weights, "kv_cache": &r.KVCache, "activations": &r.Activations,
 		"gradients": &r.Gradients, "optimizer": &r.Optimizer, "overhead": &r.Overhead, "total": &r.Total}
 	for _, p := range c.Parts() {

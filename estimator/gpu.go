@@ -69,18 +69,10 @@ func (g catalogGPU) gpu() GPU { return GPU{Name: g.name, MemoryBytes: g.mib << 2
 // LookupGPU accepts a catalog name or alias ("h100-80gb", "h100"), or a size
 // ("80GiB", "141GB", "85520809984").
 func LookupGPU(s string) (GPU, error) {
-	key := strings.ToLower(strings.TrimSpace(s))
-	for _, g := range gpuCatalog {
-		if g.name == key {
-			return g.gpu(), nil
-		}
-		for _, a := range g.aliases {
-			if a == key {
-				return g.gpu(), nil
-			}
-		}
+	if g, ok := lookupCatalog(s); ok {
+		return g.gpu(), nil
 	}
-	if sizes := gpuFamily(key); len(sizes) > 1 {
+	if sizes := gpuFamily(strings.ToLower(strings.TrimSpace(s))); len(sizes) > 1 {
 		return GPU{}, fmt.Errorf("gpu %q names several catalog GPUs of different memory; name one: %s", s, strings.Join(sizes, ", "))
 	}
 	size, err := ParseSize(s)
@@ -109,12 +101,21 @@ func gpuFamily(key string) []string {
 
 // GPUAliases are the other names a catalog GPU answers to.
 func GPUAliases(name string) []string {
-	for _, g := range gpuCatalog {
-		if g.name == name {
-			return append([]string(nil), g.aliases...)
-		}
+	if g, ok := lookupCatalog(name); ok && g.name == name {
+		return append([]string(nil), g.aliases...)
 	}
 	return nil
+}
+
+// lookupCatalog finds a catalog entry by name or alias, in any case.
+func lookupCatalog(s string) (catalogGPU, bool) {
+	key := strings.ToLower(strings.TrimSpace(s))
+	for _, g := range gpuCatalog {
+		if g.name == key || contains(g.aliases, key) {
+			return g, true
+		}
+	}
+	return catalogGPU{}, false
 }
 
 // minGPUBytes rejects sizes that are surely a typo (80 bytes for 80GB).

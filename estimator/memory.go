@@ -5,7 +5,10 @@ import "fmt"
 // share is a per-GPU need in bytes, before rounding.
 type share struct {
 	weights, kv, activations, gradients, optimizer, overhead float64
-	unknown                                                  []string
+	// host is what training keeps in host memory instead (offloaded or
+	// paged states), for this GPU.
+	host    float64
+	unknown []string
 }
 
 // components is the per-GPU need of the target on layout l with the given
@@ -24,6 +27,7 @@ func (e *Estimation) components(l Layout, batch, context int) Components {
 		Gradients:   ceilBytes(s.gradients),
 		Optimizer:   ceilBytes(s.optimizer),
 		Overhead:    ceilBytes(s.overhead),
+		Host:        ceilBytes(s.host),
 		Unknown:     s.unknown,
 	}
 	c.Total = c.Weights + c.KVCache + c.Activations + c.Gradients + c.Optimizer + c.Overhead
@@ -49,14 +53,15 @@ func (e *Estimation) detailedShare(l Layout, batch, context int) share {
 		}
 	case Training:
 		st := e.modelStates(l)
-		s.weights, s.gradients, s.optimizer = st.weights, st.gradients, st.optimizer
+		s.weights, s.gradients, s.optimizer, s.host = st.weights, st.gradients, st.optimizer, st.host
 		if m.KnownArchitecture {
-			s.activations = e.trainingActivations(l, batch, context)
+			s.gradients, s.activations = e.backwardPeak(l, st.gradients, e.trainingActivationParts(l, batch, context))
 		}
 	case LoRAWork, QLoRAWork:
 		st := e.adapterStates(l)
-		s.weights = e.frozenShard(l) + st.weights
-		s.gradients, s.optimizer = st.gradients, st.optimizer
+		frozen, frozenHost := e.frozenShard(l)
+		s.weights = frozen + st.weights
+		s.gradients, s.optimizer, s.host = st.gradients, st.optimizer, st.host+frozenHost
 		if m.KnownArchitecture {
 			s.activations = e.trainingActivations(l, batch, context)
 		}
@@ -75,16 +80,23 @@ func unmodelledWorkload(w Workload) string {
 // frozenShard is the frozen base weights of lora and qlora on one GPU of
 // layout l. ZeRO-3 (FSDP) shards them and, as for full training, gathers one
 // layer at a time: the largest, in the frozen weights' own format (averaged
-// over the layout's mix of quantised and 16-bit tensors).
-func (e *Estimation) frozenShard(l Layout) float64 {
+// over the layout's mix of quantised and 16-bit tensors), as many at once as
+// the engine prefetches. With the parameters offloaded, host memory holds
+// the shard and the GPU only what is gathered.
+func (e *Estimation) frozenShard(l Layout) (gpu, host float64) {
 	w := e.frozenWeights(l)
 	shard := zeroShard(l, 3)
 	n := e.paramSplit(l).total()
-	if shard == 1 || n == 0 {
-		return w
+	offloaded := e.in.offload == OffloadParams
+	if (shard == 1 && !offloaded) || n == 0 {
+		return w, 0
 	}
 	perParam := w / n
-	return w/shard + perParam*float64(largestLayer(e.model))/float64(l.TensorParallel)
+	gathered := e.in.trainer.gathered * perParam * float64(largestLayer(e.model)) / float64(l.TensorParallel)
+	if offloaded {
+		return gathered, w / shard * e.in.trainer.hostBuffer
+	}
+	return w/shard + gathered, 0
 }
 
 // zeroShard is the divisor ZeRO applies to a part that it shards from stage

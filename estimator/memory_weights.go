@@ -47,7 +47,9 @@ func stageLayers(layers, pp int) int {
 // frozenWeights is the bytes of weights that are only read (inference, and
 // the base model of lora and qlora) on layout l. Formats narrower than 16
 // bits quantise the linear layers (mxfp4 only the experts) and keep the rest
-// in 16 bits, except llama.cpp's file types, whose bits per weight average
+// in 16 bits (for qlora, in the engine's format; under torchtune it
+// quantises only the linears that carry an adapter), except llama.cpp's
+// file types, whose bits per weight average
 // over the whole file. Weights read from safetensors headers are split in
 // the same proportions.
 func (e *Estimation) frozenWeights(l Layout) float64 {
@@ -60,7 +62,14 @@ func (e *Estimation) frozenWeights(l Layout) float64 {
 	case e.in.expertsOnly:
 		return w.bytesFor(s.experts) + 2*(s.linear+s.plain)
 	case w.quantized() && !w.Whole:
-		return w.bytesFor(s.experts+s.linear) + 2*s.plain
+		quantised, rest := s.experts+s.linear, 2.0
+		if e.in.workload == QLoRAWork {
+			if e.in.trainer.quantisesAdaptedOnly {
+				quantised *= e.in.adapters.baseShare
+			}
+			rest = e.in.trainer.qloraRestBytes
+		}
+		return w.bytesFor(quantised) + rest*(s.total()-quantised)
 	}
 	return w.bytesFor(s.total())
 }

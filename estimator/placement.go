@@ -147,7 +147,8 @@ func (e *Estimation) layoutSet() bool {
 }
 
 // ForGPU places the target on GPUs of kind g: the smallest count whose
-// per-GPU need fits in the usable memory.
+// per-GPU need fits in the usable memory, or, for a serving engine, on
+// which the engine would start on idle GPUs.
 func (e *Estimation) ForGPU(g GPU) Fit {
 	if e.in.method == RuleOfThumb {
 		return e.ruleOfThumbFit(g)
@@ -157,6 +158,10 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		l, err := e.layoutFor(n)
 		if err != nil {
 			return Layout{}, Components{}, false
+		}
+		if e.Serves() && e.model.KnownArchitecture {
+			r, err := e.ServingEngine(l, IdleGPU(g))
+			return l, engineComponents(r), err == nil && r.Starts
 		}
 		c := e.components(l, e.in.batch, e.in.context)
 		return l, c, c.Total <= usable
@@ -169,6 +174,9 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		fit.Chosen = e.chosen(fit.Layout)
 		if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
 			fit.Replicas = int(usable / fit.PerGPU.Total)
+			if e.Serves() {
+				fit.Replicas = 1 // the engine takes its share of the GPU
+			}
 		}
 		return fit
 	}
@@ -178,6 +186,13 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 	fit.Layout, fit.PerGPU = e.own, e.ownNeed
 	floor, floorNeed, _ := fits(e.largestPlaceable(counts))
 	fit.UnfitReason = e.unfitReason(g, usable, e.layoutSet(), floor, floorNeed)
+	if e.Serves() && e.model.KnownArchitecture {
+		if r, err := e.ServingEngine(floor, IdleGPU(g)); err != nil {
+			fit.UnfitReason = err.Error()
+		} else {
+			fit.UnfitReason = fmt.Sprintf("%s does not start on any number of %s: even on %d GPUs (%s), %s", e.in.engine, g.Name, floor.GPUs(), floor, r.Reason)
+		}
+	}
 	return fit
 }
 

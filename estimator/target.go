@@ -18,6 +18,11 @@ type Target struct {
 	Model    model.ModelSource `json:"model"`
 	Workload Workload          `json:"workload,omitempty"`
 	Method   Method            `json:"method,omitempty"`
+	// Engine is the software that runs the target (neutral by default);
+	// EngineProfile the range of its versions whose accounting applies
+	// (the engine's newest by default).
+	Engine        Engine `json:"engine,omitempty"`
+	EngineProfile string `json:"engine_profile,omitempty"`
 
 	// Precision is the weights' format; KVCacheDType, GradientDType and
 	// OptimizerDType those of the KV cache, gradients and optimizer states.
@@ -26,6 +31,11 @@ type Target struct {
 	GradientDType  string    `json:"gradient_dtype,omitempty"`
 	Optimizer      Optimizer `json:"optimizer,omitempty"`
 	OptimizerDType string    `json:"optimizer_dtype,omitempty"`
+	// OptimizerInBackward steps each parameter as soon as its gradient is
+	// ready (torchtune's optimizer_in_bwd); Offload keeps optimizer states,
+	// or also the parameters, in host memory.
+	OptimizerInBackward bool    `json:"optimizer_in_backward,omitempty"`
+	Offload             Offload `json:"offload,omitempty"`
 
 	// Context is the tokens per sequence; Batch the concurrent sequences
 	// (inference) or the micro-batch per data-parallel rank (training).
@@ -38,6 +48,15 @@ type Target struct {
 	// MaxBatchedTokens is the tokens an inference engine runs through the
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
+	// MaxNumSeqs is a serving engine's max_num_seqs (the sequences its
+	// profiling run samples); NVLink says that the target's tensor-parallel
+	// GPUs share NVLink, where engines keep larger buffers outside PyTorch.
+	MaxNumSeqs int  `json:"max_num_seqs,omitempty"`
+	NVLink     bool `json:"nvlink,omitempty"`
+	// BlockSize is the tokens of one KV cache block (vLLM's block_size,
+	// SGLang's page_size); EnforceEager turns CUDA graphs off.
+	BlockSize    int  `json:"block_size,omitempty"`
+	EnforceEager bool `json:"enforce_eager,omitempty"`
 
 	TensorParallel   int `json:"tensor_parallel,omitempty"`
 	PipelineParallel int `json:"pipeline_parallel,omitempty"`
@@ -144,25 +163,30 @@ var methods = []Method{Detailed, RuleOfThumb}
 // Optimizer is the training optimizer, whose states the GPU holds.
 type Optimizer string
 
-// The optimizers.
+// The optimizers: torch.optim's AdamW and SGD, and bitsandbytes' 8-bit and
+// paged AdamW.
 const (
-	AdamW       Optimizer = "adamw"
-	SGDMomentum Optimizer = "sgd-momentum"
-	SGD         Optimizer = "sgd"
+	AdamW           Optimizer = "adamw"
+	AdamW8bit       Optimizer = "adamw-8bit"
+	PagedAdamW8bit  Optimizer = "paged-adamw-8bit"
+	PagedAdamW32bit Optimizer = "paged-adamw-32bit"
+	SGDMomentum     Optimizer = "sgd-momentum"
+	SGD             Optimizer = "sgd"
 )
 
-var optimizers = []Optimizer{AdamW, SGDMomentum, SGD}
+var optimizers = []Optimizer{AdamW, AdamW8bit, PagedAdamW8bit, PagedAdamW32bit, SGDMomentum, SGD}
 
 // states is the number of per-parameter state tensors.
 func (o Optimizer) states() int {
 	switch o {
-	case AdamW:
+	case AdamW, AdamW8bit, PagedAdamW8bit, PagedAdamW32bit:
 		return 2 // first and second moments
 	case SGDMomentum:
 		return 1
-	default:
+	case SGD:
 		return 0
 	}
+	panic(fmt.Sprintf("estimator: optimizer %q passed validation but has no states", o))
 }
 
 // Recompute is the activation recomputation (checkpointing) strategy.
@@ -187,6 +211,7 @@ const (
 	maxLoRARank         = 1 << 16
 	maxLoRAModules      = 64
 	maxModuleNameLength = 128
+	maxBlockSize        = 1 << 16
 )
 
 // ErrInvalidTarget is wrapped by every error about a target's fields.
@@ -256,6 +281,7 @@ func validateName(name string) []fieldError {
 func (t Target) validate() []fieldError {
 	errs := t.validateFields(true)
 	errs = append(errs, t.validateLoRA()...)
+	errs = append(errs, t.validateEngine()...)
 	return append(errs, t.validateCombination()...)
 }
 
@@ -274,6 +300,8 @@ func (t Target) validateFields(named bool) []fieldError {
 	enum("workload", string(t.Workload), enumNames(workloads))
 	enum("method", string(t.Method), enumNames(methods))
 	enum("optimizer", string(t.Optimizer), enumNames(optimizers))
+	enum("engine", string(t.Engine), enumNames(engines))
+	enum("offload", string(t.Offload), enumNames(offloads))
 	enum("recompute", string(t.Recompute), enumNames(recomputes))
 
 	dtype := func(field, value string, role dtypeRole) {
@@ -304,6 +332,8 @@ func (t Target) validateFields(named bool) []fieldError {
 	positive("context", t.Context, MaxContext)
 	positive("batch", t.Batch, MaxBatch)
 	positive("max_batched_tokens", t.MaxBatchedTokens, MaxContext)
+	positive("max_num_seqs", t.MaxNumSeqs, MaxBatch)
+	positive("block_size", t.BlockSize, maxBlockSize)
 	positive("tensor_parallel", t.TensorParallel, maxParallel)
 	positive("pipeline_parallel", t.PipelineParallel, maxParallel)
 	positive("data_parallel", t.DataParallel, maxParallel)
@@ -370,6 +400,7 @@ func (t Target) validateCombination() []fieldError {
 			{"gradient_dtype", t.GradientDType != ""}, {"optimizer", t.Optimizer != ""},
 			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != nil},
 			{"recompute", t.Recompute != ""}, {"sequence_parallel", t.SequenceParallel},
+			{"optimizer_in_backward", t.OptimizerInBackward}, {"offload", t.Offload != ""},
 		} {
 			if f.set {
 				errs = append(errs, fieldErrorf(f.field, "applies to training workloads, not inference"))
@@ -377,6 +408,13 @@ func (t Target) validateCombination() []fieldError {
 		}
 	} else if t.MaxBatchedTokens != 0 {
 		errs = append(errs, fieldErrorf("max_batched_tokens", "applies to inference, not %s", t.Workload))
+	}
+	if z := t.ZeROStage; t.Offload == OffloadParams && (z == nil || *z != 3) {
+		got := "unset"
+		if z != nil {
+			got = fmt.Sprint(*z)
+		}
+		errs = append(errs, fieldErrorf("offload", "params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage %s", got))
 	}
 	return errs
 }

@@ -309,7 +309,7 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 	before := len(p.errs)
 	workload := entryValue(own, "workload", entryValue(defaults, "workload", string(Inference)))
 	for _, kv := range defaults {
-		if appliesTo(kv.key, Workload(workload)) && lineOf(own, kv.key, 0) == 0 {
+		if appliesTo(kv, Workload(workload)) && lineOf(own, kv.key, 0) == 0 {
 			lines[kv.key] = kv.line
 			p.set(&t, kv, path)
 		}
@@ -530,11 +530,27 @@ func entryValue(entries []keyValue, key, def string) string {
 	return def
 }
 
-// appliesTo reports whether a field matters to a workload, so that
-// defaults for training fields do not trouble inference targets.
-func appliesTo(key string, w Workload) bool {
-	switch key {
-	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel":
+// appliesTo reports whether a default matters to a workload, so that
+// defaults for training fields do not trouble inference targets, nor a
+// default engine the workloads it does not run.
+func appliesTo(kv keyValue, w Workload) bool {
+	switch kv.key {
+	case "engine":
+		return kv.value.Kind != yaml.ScalarNode || contains(enginesFor(w), kv.value.Value)
+	case "engine_profile":
+		if kv.value.Kind != yaml.ScalarNode {
+			return true
+		}
+		for _, g := range enginesFor(w) {
+			if contains(engineProfiles(Engine(g), w), kv.value.Value) {
+				return true
+			}
+		}
+		return false
+	case "max_num_seqs", "nvlink", "block_size", "enforce_eager":
+		return w == Inference
+	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel",
+		"optimizer_in_backward", "offload":
 		return w.trains()
 	case "lora":
 		return w.adapts()

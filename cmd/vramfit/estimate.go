@@ -259,6 +259,11 @@ func writeTable(w io.Writer, r estimator.Report) {
 	defer tw.Flush()
 	fmt.Fprintf(tw, "target\t%s\n", r.Target)
 	fmt.Fprintf(tw, "model\t%s: %s, %s, %s weights\n", r.Model, r.Workload, r.Method, r.Precision)
+	engine := string(r.Engine)
+	if p := r.Assumptions.EngineProfile; p != "" && p != engine {
+		engine += " (" + p + ")"
+	}
+	fmt.Fprintf(tw, "engine\t%s\n", engine)
 	params := billions(r.Parameters)
 	if r.ParametersActive != r.Parameters {
 		params += fmt.Sprintf(" (%s active per token)", billions(r.ParametersActive))
@@ -299,8 +304,14 @@ func writeTable(w io.Writer, r estimator.Report) {
 			fmt.Fprintf(tw, "  %s\t%s\n", row.name, gib(*row.value))
 		}
 	}
+	if r.PerGPUBytes.Host > 0 {
+		fmt.Fprintf(tw, "  host memory (not in total)\t%s\n", gib(r.PerGPUBytes.Host))
+	}
 	fmt.Fprintf(tw, "\t\n")
 	fmt.Fprintf(tw, "gpus\t%s\n", verdict(r))
+	if r.KVCacheTokens > 0 {
+		fmt.Fprintf(tw, "engine KV cache\t%d tokens per replica; maximum concurrency %.2f at context %d\n", r.KVCacheTokens, r.MaxConcurrency, r.Context)
+	}
 	if r.MaxBatch > 0 || r.MaxContext > 0 {
 		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d at batch %d\n", r.MaxBatch, r.Context, r.MaxContext, r.Batch)
 	}
@@ -311,6 +322,12 @@ func writeTable(w io.Writer, r estimator.Report) {
 	} else {
 		assumptions += fmt.Sprintf(" recompute=%s sequence_parallel=%t optimizer=%s/%s gradients=%s",
 			a.Recompute, a.SequenceParallel, a.Optimizer, a.OptimizerDType, a.GradientDType)
+		if a.OptimizerInBackward {
+			assumptions += " optimizer_in_backward=true"
+		}
+		if a.Offload != estimator.OffloadNone {
+			assumptions += " offload=" + string(a.Offload)
+		}
 	}
 	if a.LoRAParameters > 0 {
 		assumptions += fmt.Sprintf(" lora_rank=%d lora_parameters=%d", a.LoRARank, a.LoRAParameters)

@@ -159,7 +159,7 @@ func TestEstimateConfigFile(t *testing.T) {
 	status, stdout, stderr := runEstimate(t, "--config.file", "../../deploy/examples/targets.yml", "--gpu", "h100-80gb", "--output", "json")
 	require.Equal(t, 0, status, stderr)
 	reports := decodeReports(t, stdout)
-	require.Len(t, reports, 6)
+	require.Len(t, reports, 7)
 	assert.Equal(t, "llama-3-70b-fp8-32k", reports[0]["target"])
 	for _, r := range reports {
 		assert.Positive(t, r["gpus_required"], r["target"])
@@ -260,4 +260,53 @@ func TestEstimateModelParts(t *testing.T) {
 	assert.Equal(t, float64(27432406640), r["parameters"])
 	assert.Equal(t, float64(423060336), r["parameters_vision"])
 	assert.NotContains(t, r, "parameters_next_token")
+}
+
+func TestEstimateEngineJSON(t *testing.T) {
+	t.Parallel()
+	// Record v29 of docs/engines.md: vLLM 0.19 logged 476,016 KV cache
+	// tokens for Llama-3.1-8B on one H100 at utilization 0.95 and
+	// max_model_len 16384 (https://github.com/llm-d-incubation/llm-d-planner/blob/main/accuracy/results/v0.19.0/logs/meta-llama-llama-3-1-8b--h100-80gb--tp1pp1dp1--16384.log);
+	// the accounting predicts 476,176.
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-8b", "--engine", "vllm", "--engine-profile", "vllm-v1-0.18",
+		"--memory-utilization", "0.95", "--context", "16384", "--gpu", "h100-80gb", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r := decodeReports(t, stdout)[0]
+	assert.Equal(t, "vllm", r["engine"])
+	assert.Equal(t, float64(476176), r["kv_cache_tokens"])
+	assert.InDelta(t, 476176.0/16384, r["max_concurrency"], 1e-9)
+	assert.Equal(t, float64(1), r["gpus_required"])
+	assert.Equal(t, "vllm-v1-0.18", r["assumptions"].(map[string]any)["engine_profile"])
+
+	// SGLang's mem_fraction_static defaults by GPU count: 0.88 on one.
+	status, stdout, stderr = runEstimate(t, "--model", "llama-3.1-8b", "--engine", "sglang", "--gpu", "h100-80gb", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r = decodeReports(t, stdout)[0]
+	assert.Equal(t, 0.88, r["assumptions"].(map[string]any)["memory_utilization"])
+	assert.Positive(t, r["kv_cache_tokens"])
+
+	status, stdout, stderr = runEstimate(t, "--model", "llama-3.1-8b", "--gpu", "h100-80gb", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	r = decodeReports(t, stdout)[0]
+	assert.Equal(t, "neutral", r["engine"])
+	assert.Equal(t, float64(0), r["kv_cache_tokens"])
+	assert.Equal(t, float64(0), r["max_concurrency"])
+}
+
+func TestEstimateTrainingEngineTable(t *testing.T) {
+	t.Parallel()
+	// torchtune's 8B full fine-tune on a 4090: paged 8-bit AdamW's states
+	// are host memory, outside the GPU's total.
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-8b", "--workload", "training", "--engine", "torchtune",
+		"--optimizer", "paged-adamw-8bit", "--optimizer-in-backward", "--batch", "2", "--context", "2048", "--gpu", "rtx-4090")
+	require.Equal(t, 0, status, stderr)
+	out := squeeze(stdout)
+	assert.Contains(t, out, "engine torchtune\n")
+	assert.Contains(t, out, "host memory (not in total) 14.96\n")
+	assert.Contains(t, out, "FITS on 1 × rtx-4090-24gb")
+	assert.Contains(t, out, "optimizer=paged-adamw-8bit/int8 gradients=bf16 optimizer_in_backward=true")
+
+	status, _, stderr = runEstimate(t, "--model", "llama-3.1-8b", "--workload", "lora", "--engine", "sglang")
+	assert.Equal(t, 1, status)
+	assert.Contains(t, stderr, "engine: sglang does not run the lora workload; valid for lora: neutral, torchtune, hf, deepspeed")
 }

@@ -567,7 +567,7 @@ func (w *world) checkStatusPage(t *testing.T) {
 	require.Regexp(t, markedDown, row[:min(len(row), 200)], "GPU %s's row on the status page", lostGPU)
 
 	targets := readTargets(t, w.agent.targets)
-	require.Len(t, targets, 8)
+	require.Len(t, targets, 9)
 	for _, target := range targets {
 		require.Contains(t, text, target.name(), "target on the status page")
 	}

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"flag"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vramfit/vramfit/estimator/engine"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the records table in docs/engines.md from testdata/records.tsv")
@@ -108,13 +110,13 @@ func recordsTable(t *testing.T) string {
 	for _, k := range order {
 		w := worst[k]
 		name := k
-		if _, ok := LookupProfile(k); ok {
+		if _, ok := engine.LookupProfile(k); ok {
 			name = "`" + k + "`"
 		}
 		fmt.Fprintf(&b, "- %s: %d tested records, %d with a KV token ratio; median deviation %.1f%%, "+
 			"worst %.3f (%s).\n", name, tested[k], len(devs[k]), 100*median(devs[k]), w.ratio, w.r.s("id"))
 	}
-	all := slices.Concat(devs[string(VLLM)], devs[string(SGLang)])
+	all := slices.Concat(devs[string(engine.VLLM)], devs[string(engine.SGLang)])
 	fmt.Fprintf(&b, "- all: median deviation %.1f%% over %d ratios.\n\n", 100*median(all), len(all))
 	return b.String()
 }

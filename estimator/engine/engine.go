@@ -122,6 +122,9 @@ type Input struct {
 type Result struct {
 	Engine  Kind
 	Profile string
+	// MemoryFraction is the gpu_memory_utilization or mem_fraction_static
+	// applied: the input's, or the profile's default for the layout.
+	MemoryFraction float64
 	// Budget is what the engine lets itself use: gpu_memory_utilization ×
 	// the total (vLLM), mem_fraction_static × the free memory at start
 	// (SGLang).

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/engine"
 	"github.com/vramfit/vramfit/estimator/model"
 )
 
@@ -130,7 +131,7 @@ func handFigures(t *testing.T, r record, spec string) modelFigures {
 	if r.s("weights_src") != "logged" {
 		t.Fatalf("record %s: hand figures take the weights from the log (weights_src logged)", id)
 	}
-	m := modelFigures{weights: int64(r.num(t, "w_gib") * GiB), kvPerToken: int64(r.num(t, "kv_bytes"))}
+	m := modelFigures{weights: int64(r.num(t, "w_gib") * engine.GiB), kvPerToken: int64(r.num(t, "kv_bytes"))}
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.Atoi(v)
@@ -156,10 +157,10 @@ func handFigures(t *testing.T, r record, spec string) modelFigures {
 
 // input builds the engine input of a tested record from the model's figures
 // and the run's settings: never from the logged KV cache.
-func input(t *testing.T, r record, m modelFigures) Input {
+func input(t *testing.T, r record, m modelFigures) engine.Input {
 	t.Helper()
-	in := Input{
-		Engine: Kind(r.s("engine")), Profile: r.s("profile"),
+	in := engine.Input{
+		Engine: engine.Kind(r.s("engine")), Profile: r.s("profile"),
 		WeightBytes: m.weights, KVBytesPerToken: m.kvPerToken,
 		HiddenSize: m.hidden, MLPWidth: m.mlp, VocabSize: m.vocab,
 		TensorParallel: r.int(t, "tp"), PipelineParallel: r.int(t, "pp"),
@@ -169,15 +170,15 @@ func input(t *testing.T, r record, m modelFigures) Input {
 		MaxModelLen:    r.int(t, "max_model_len"),
 	}
 	if r.s("weights_src") == "logged" {
-		in.WeightBytes = int64(r.num(t, "w_gib") * GiB)
+		in.WeightBytes = int64(r.num(t, "w_gib") * engine.GiB)
 	}
 	if r.known("block") {
 		in.BlockSize = r.int(t, "block")
 	}
 	switch in.Engine {
-	case VLLM:
+	case engine.VLLM:
 		// The log's total; an idle GPU: all of it free.
-		in.TotalBytes = int64(r.num(t, "total_gib") * GiB)
+		in.TotalBytes = int64(r.num(t, "total_gib") * engine.GiB)
 		in.FreeBytes = in.TotalBytes
 		if r.known("max_seqs") {
 			in.MaxNumSeqs = r.int(t, "max_seqs")
@@ -185,9 +186,9 @@ func input(t *testing.T, r record, m modelFigures) Input {
 		if r.s("batched_src") != "default" {
 			in.MaxNumBatchedTokens = r.int(t, "batched")
 		}
-	case SGLang:
+	case engine.SGLang:
 		// SGLang sizes its pool from the memory free at init alone.
-		in.FreeBytes = int64(r.num(t, "free_gib") * GiB)
+		in.FreeBytes = int64(r.num(t, "free_gib") * engine.GiB)
 		in.TotalBytes = in.FreeBytes
 	}
 	return in
@@ -196,7 +197,7 @@ func input(t *testing.T, r record, m modelFigures) Input {
 // outcome is a tested record's prediction beside its log.
 type outcome struct {
 	r         record
-	res       Result
+	res       engine.Result
 	logged    float64 // KV tokens the engine logged; -1 where only the start is tested
 	ratio     float64 // predicted / logged tokens; 0 where there is none
 	hasRatio  bool
@@ -212,7 +213,7 @@ func outcomes(t *testing.T) []outcome {
 			continue
 		}
 		in := input(t, r, figures(t, r))
-		res, err := Estimate(in)
+		res, err := engine.Estimate(in)
 		if err != nil {
 			t.Fatalf("record %s: %v", r.s("id"), err)
 		}
@@ -241,7 +242,7 @@ func TestRecordsTable(t *testing.T) {
 		if !strings.HasPrefix(r.s("source"), "https://") {
 			t.Errorf("record %s: source %q is not a public address", id, r.s("source"))
 		}
-		p, ok := LookupProfile(r.s("profile"))
+		p, ok := engine.LookupProfile(r.s("profile"))
 		if !ok || string(p.Engine) != r.s("engine") {
 			t.Errorf("record %s: profile %q is not one of %s's", id, r.s("profile"), r.s("engine"))
 		}
@@ -267,7 +268,7 @@ func TestRecordsTable(t *testing.T) {
 				count[e+" nvlink"]++
 			}
 		}
-		if p.Engine == VLLM && p.FreeCheck {
+		if p.Engine == engine.VLLM && p.FreeCheck {
 			count["vllm-v1"]++
 		}
 		if strings.Contains(r.s("notes"), "nearly full") {
@@ -292,7 +293,7 @@ func TestRecordsTable(t *testing.T) {
 // floor(GiB / (block × KV bytes per token)) × block.
 func TestTokensFollowFromTheLog(t *testing.T) {
 	for _, r := range loadRecords(t) {
-		if r.s("kv_tested") != "yes" || r.s("engine") != string(VLLM) {
+		if r.s("kv_tested") != "yes" || r.s("engine") != string(engine.VLLM) {
 			continue
 		}
 		block := 16
@@ -305,7 +306,7 @@ func TestTokensFollowFromTheLog(t *testing.T) {
 		}
 		if r.s("tokens_src") == "from-kv-gib" {
 			per := figures(t, r).kvPerToken
-			want := int64(math.Floor(r.num(t, "kv_gib")*GiB/float64(int64(block)*per))) * int64(block)
+			want := int64(math.Floor(r.num(t, "kv_gib")*engine.GiB/float64(int64(block)*per))) * int64(block)
 			if tokens != want {
 				t.Errorf("record %s: %d KV tokens, but %.2f GiB in blocks of %d x %d B hold %d",
 					r.s("id"), tokens, r.num(t, "kv_gib"), block, per, want)
@@ -320,13 +321,13 @@ func TestTokensFollowFromTheLog(t *testing.T) {
 // record, the median within 2%, and the same start or refusal.
 func TestKVCacheTokensMatchLogs(t *testing.T) {
 	var devs []float64
-	byEngine := map[Kind][]float64{}
+	byEngine := map[engine.Kind][]float64{}
 	for _, o := range outcomes(t) {
 		r, res, id := o.r, o.res, o.r.s("id")
 		if r.s("batched_src") == "default" {
 			in := input(t, r, figures(t, r))
-			p, _ := LookupProfile(in.Profile)
-			if got, want := p.withDefaults(in).MaxNumBatchedTokens, r.int(t, "batched"); got != want {
+			p, _ := engine.LookupProfile(in.Profile)
+			if got, want := engine.WithDefaults(p, in).MaxNumBatchedTokens, r.int(t, "batched"); got != want {
 				t.Errorf("record %s: default max_num_batched_tokens %d, the run used %d", id, got, want)
 			}
 		}
@@ -358,7 +359,7 @@ func TestKVCacheTokensMatchLogs(t *testing.T) {
 	for _, set := range []struct {
 		name string
 		d    []float64
-	}{{"all", devs}, {"vllm", byEngine[VLLM]}, {"sglang", byEngine[SGLang]}} {
+	}{{"all", devs}, {"vllm", byEngine[engine.VLLM]}, {"sglang", byEngine[engine.SGLang]}} {
 		if m := median(set.d); m > 0.02 {
 			t.Errorf("%s: median KV token deviation %.2f%%, want at most 2%%", set.name, 100*m)
 		}
@@ -372,20 +373,20 @@ func TestKVCacheTokensMatchLogs(t *testing.T) {
 func TestActivationPeakMatchesLogs(t *testing.T) {
 	checked := 0
 	for _, r := range loadRecords(t) {
-		if !r.tested() || r.s("engine") != string(VLLM) || !r.known("act_gib") {
+		if !r.tested() || r.s("engine") != string(engine.VLLM) || !r.known("act_gib") {
 			continue
 		}
-		res, err := Estimate(input(t, r, figures(t, r)))
+		res, err := engine.Estimate(input(t, r, figures(t, r)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		logged := r.num(t, "act_gib") * GiB
+		logged := r.num(t, "act_gib") * engine.GiB
 		ratio := float64(res.Activation) / logged
-		t.Logf("record %s: activation peak %.2f GiB, logged %.2f, ratio %.3f", r.s("id"), gibf(res.Activation),
+		t.Logf("record %s: activation peak %.2f GiB, logged %.2f, ratio %.3f", r.s("id"), engine.GiBF(res.Activation),
 			r.num(t, "act_gib"), ratio)
 		if math.Abs(ratio-1) > 0.15 {
 			t.Errorf("record %s: activation peak %.2f GiB, logged %.2f (ratio %.3f)", r.s("id"),
-				gibf(res.Activation), r.num(t, "act_gib"), ratio)
+				engine.GiBF(res.Activation), r.num(t, "act_gib"), ratio)
 		}
 		checked++
 	}
@@ -406,12 +407,12 @@ func TestWeightsMatchLogs(t *testing.T) {
 		}
 		m := figures(t, r)
 		logged := r.num(t, "w_gib")
-		ratio := float64(m.weights) / GiB / logged
+		ratio := float64(m.weights) / engine.GiB / logged
 		t.Logf("record %s (%s): weights %.2f GiB, logged %.2f, ratio %.4f", r.s("id"), ref,
-			float64(m.weights)/GiB, logged, ratio)
+			float64(m.weights)/engine.GiB, logged, ratio)
 		if math.Abs(ratio-1) > 0.03 {
 			t.Errorf("record %s: weights %.2f GiB, logged %.2f (ratio %.4f, want within 3%%)",
-				r.s("id"), float64(m.weights)/GiB, logged, ratio)
+				r.s("id"), float64(m.weights)/engine.GiB, logged, ratio)
 		}
 		checked++
 	}

@@ -13,7 +13,7 @@ import (
 // total the memory free at init, so rest = f × free − loaded weights. The pool
 // holds rest // cell_size tokens, in whole pages.
 func sglang(p Profile, in Input) Result {
-	r := Result{Engine: SGLang, Profile: p.Name}
+	r := Result{Engine: SGLang, Profile: p.Name, MemoryFraction: in.MemoryFraction}
 	r.Budget = int64(math.Floor(in.MemoryFraction * float64(in.FreeBytes)))
 	r.Weights = in.WeightBytes
 	r.NonTorch = gib(p.LoadOverheadGiB)

@@ -9,7 +9,7 @@ import (
 // CUDA reports, less the weights, the non-torch memory and the peak of the
 // profiling run, leaves the KV cache, rounded down to whole blocks.
 func vllm(p Profile, in Input) Result {
-	r := Result{Engine: VLLM, Profile: p.Name}
+	r := Result{Engine: VLLM, Profile: p.Name, MemoryFraction: in.MemoryFraction}
 	r.Budget = int64(math.Floor(in.MemoryFraction * float64(in.TotalBytes)))
 	r.Weights = in.WeightBytes
 	r.NonTorch = gib(p.NonTorch.GiBFor(in.TensorParallel, in.NVLink))
