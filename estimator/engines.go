@@ -67,7 +67,7 @@ func (t Target) validateEngine() []fieldError {
 	for _, f := range []struct {
 		field string
 		set   bool
-	}{{"max_num_seqs", t.MaxNumSeqs != 0}, {"nvlink", t.NVLink}, {"block_size", t.BlockSize != 0}, {"enforce_eager", t.EnforceEager}} {
+	}{{"max_num_seqs", t.MaxNumSeqs != 0}, {"nvlink", t.NVLink != nil}, {"block_size", t.BlockSize != 0}, {"enforce_eager", t.EnforceEager}} {
 		if f.set && !g.serves() {
 			errs = append(errs, fieldErrorf(f.field, "applies to the serving engines vllm and sglang, not %s", g))
 		}

@@ -85,6 +85,12 @@ type Assumptions struct {
 	EngineProfile       string  `json:"engine_profile,omitempty"`
 	OptimizerInBackward bool    `json:"optimizer_in_backward,omitempty"`
 	Offload             Offload `json:"offload,omitempty"`
+	// NVLink is, for a serving engine, whether the tensor-parallel GPUs are
+	// taken to share NVLink, and NVLinkFrom why: "target" (its nvlink
+	// field), the catalog board of the GPU, or "default" (no GPU, or one
+	// the catalog does not know).
+	NVLink     *bool  `json:"nvlink,omitempty"`
+	NVLinkFrom string `json:"nvlink_from,omitempty"`
 }
 
 // Assumptions returns the settings this estimate rests on.
@@ -106,6 +112,9 @@ func (e *Estimation) Assumptions() Assumptions {
 		if e.Serves() && a.EngineProfile == "" {
 			a.EngineProfile = engine.DefaultProfile(engine.Kind(in.engine))
 		}
+		if e.Serves() {
+			a.setNVLink(e, "")
+		}
 		return a
 	}
 	a.EngineProfile = in.trainer.name
@@ -119,6 +128,13 @@ func (e *Estimation) Assumptions() Assumptions {
 		a.LoRAParameters = int64(in.adapters.params)
 	}
 	return a
+}
+
+// setNVLink records what a serving engine's estimate assumes of NVLink on
+// GPUs named gpu ("" for none).
+func (a *Assumptions) setNVLink(e *Estimation, gpu string) {
+	v, from := e.nvlinkOn(gpu)
+	a.NVLink, a.NVLinkFrom = &v, from
 }
 
 // Report is the estimate for the target's own layout, or placed on GPUs of
@@ -152,6 +168,9 @@ func (e *Estimation) Report(g *GPU) Report {
 		gpu := *g
 		fit := e.ForGPU(gpu)
 		r.GPU = &gpu
+		if e.Serves() {
+			r.Assumptions.setNVLink(e, gpu.Name)
+		}
 		r.GPUsRequired = &fit.GPUsRequired
 		r.UnfitReason = fit.UnfitReason
 		r.ReplicasPerGPU = fit.Replicas

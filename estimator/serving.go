@@ -49,6 +49,7 @@ func (e *Estimation) ServingEngine(l Layout, g EngineGPU) (engine.Result, error)
 	}
 	total := cudaTotal(g)
 	free := min(max(g.FreeBytes-engineContext, 0), total)
+	nvlink, _ := e.nvlinkOn(g.Name)
 	in := engine.Input{
 		Engine:              engine.Kind(e.in.engine),
 		Profile:             e.target.EngineProfile,
@@ -60,7 +61,7 @@ func (e *Estimation) ServingEngine(l Layout, g EngineGPU) (engine.Result, error)
 		ActivationBytes:     int(e.in.actBytes),
 		TensorParallel:      l.TensorParallel,
 		PipelineParallel:    l.PipelineParallel,
-		NVLink:              e.target.NVLink,
+		NVLink:              nvlink,
 		GPUName:             g.Name,
 		TotalBytes:          total,
 		FreeBytes:           free,

@@ -49,10 +49,11 @@ type Target struct {
 	// model at once (vLLM's max_num_batched_tokens): it sizes the workspace.
 	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
 	// MaxNumSeqs is a serving engine's max_num_seqs (the sequences its
-	// profiling run samples); NVLink says that the target's tensor-parallel
-	// GPUs share NVLink, where engines keep larger buffers outside PyTorch.
-	MaxNumSeqs int  `json:"max_num_seqs,omitempty"`
-	NVLink     bool `json:"nvlink,omitempty"`
+	// profiling run samples); NVLink says whether the target's
+	// tensor-parallel GPUs share NVLink, where engines keep larger buffers
+	// outside PyTorch: nil takes the GPU's answer (nvlink.go).
+	MaxNumSeqs int   `json:"max_num_seqs,omitempty"`
+	NVLink     *bool `json:"nvlink,omitempty"`
 	// BlockSize is the tokens of one KV cache block (vLLM's block_size,
 	// SGLang's page_size); EnforceEager turns CUDA graphs off.
 	BlockSize    int  `json:"block_size,omitempty"`

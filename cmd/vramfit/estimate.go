@@ -332,6 +332,9 @@ func writeTable(w io.Writer, r estimator.Report) {
 	if a.LoRAParameters > 0 {
 		assumptions += fmt.Sprintf(" lora_rank=%d lora_parameters=%d", a.LoRARank, a.LoRAParameters)
 	}
+	if a.NVLink != nil {
+		assumptions += fmt.Sprintf(" nvlink=%t (%s)", *a.NVLink, a.NVLinkFrom)
+	}
 	fmt.Fprintf(tw, "assumptions\t%s\n", assumptions)
 	for _, warning := range r.Warnings {
 		fmt.Fprintf(tw, "warning\t%s\n", warning)

@@ -310,3 +310,33 @@ func TestEstimateTrainingEngineTable(t *testing.T) {
 	assert.Equal(t, 1, status)
 	assert.Contains(t, stderr, "engine: sglang does not run the lora workload; valid for lora: neutral, torchtune, hf, deepspeed")
 }
+
+// A vLLM target at TP2 that does not say whether its GPUs share NVLink
+// takes the GPU catalog's answer for --gpu, false without one; the flag
+// wins; the assumptions say which and why.
+func TestEstimateNVLink(t *testing.T) {
+	t.Parallel()
+	args := []string{"--model", "llama-3.1-8b", "--engine", "vllm", "--tensor-parallel", "2"}
+	for _, tc := range []struct {
+		extra []string
+		line  string
+		json  []any
+	}{
+		{[]string{"--gpu", "h100-80gb"}, "nvlink=true (h100-80gb)", []any{true, "h100-80gb"}},
+		{[]string{"--gpu", "rtx-4090"}, "nvlink=false (rtx-4090-24gb)", []any{false, "rtx-4090-24gb"}},
+		{[]string{"--gpu", "h100", "--no-nvlink"}, "nvlink=false (target)", []any{false, "target"}},
+		{nil, "nvlink=false (default)", []any{false, "default"}},
+	} {
+		status, stdout, stderr := runEstimate(t, append(append([]string{}, args...), tc.extra...)...)
+		require.Equal(t, 0, status, stderr)
+		assert.Regexp(t, `(?m)^assumptions .* `+regexp.QuoteMeta(tc.line)+`$`, squeeze(stdout), tc.extra)
+		status, stdout, stderr = runEstimate(t, append(append([]string{"--output", "json"}, args...), tc.extra...)...)
+		require.Equal(t, 0, status, stderr)
+		a := decodeReports(t, stdout)[0]["assumptions"].(map[string]any)
+		assert.Equal(t, tc.json, []any{a["nvlink"], a["nvlink_from"]}, tc.extra)
+	}
+	// The neutral engine has no NVLink accounting and says nothing of it.
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-8b", "--gpu", "h100", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	assert.NotContains(t, decodeReports(t, stdout)[0]["assumptions"], "nvlink")
+}
