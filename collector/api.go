@@ -15,6 +15,18 @@ type TargetsResponse struct {
 	// NVMLError says why the GPUs could not be read; "" when they could.
 	NVMLError string         `json:"nvml_error"`
 	Targets   []TargetStatus `json:"targets"`
+	// Together says whether all the targets fit on the host at once (each
+	// target's Now judges it alone); null while no device can be read.
+	Together *Together `json:"together"`
+}
+
+// Together is the host-level answer, the vramfit_targets_fit_together
+// metrics: whether all the targets fit at once.
+type Together struct {
+	Fits         bool `json:"fits"`
+	FitsWhenIdle bool `json:"fits_when_idle"`
+	// Left names the targets the joint placement found no room for now.
+	Left []string `json:"left"`
 }
 
 // TargetStatus is one target: the estimator's report for the host's GPU
@@ -56,6 +68,8 @@ func (c *Collector) targetsResponse(v view) TargetsResponse {
 	}
 	if v.plan != nil {
 		resp.GPU = &v.plan.gpu
+		resp.Together = &Together{Fits: v.together.fits, FitsWhenIdle: v.together.fitsWhenIdle,
+			Left: v.targets.names(v.together.left)}
 	}
 	for i, t := range v.targets.targets {
 		if v.plan == nil {

@@ -70,14 +70,14 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "not YAML", content: "\x7fELF\x02\x01\x01", want: ": control characters are not allowed; a targets file is YAML text in UTF-8"},
 		{name: "nested 100,000 deep", content: deep, want: ": exceeded max depth of 10000"},
 		{name: "alias bomb", content: bomb.String(), want: ":2: aliases (*a) are not supported in a targets file"},
-		{name: "unknown field", content: "targets:\n  - {name: a, model: {preset: gpt2}, bach: 4}\n", want: `:2: targets[0]: unknown field "bach"; valid: `},
+		{name: "unknown field", content: "targets:\n  - {name: a, model: {preset: gpt2}, bach: 4}\n", want: `:2: targets[0]: unknown field "bach"; did you mean batch?`},
 		{name: "wrong type", content: "targets:\n  - {name: a, model: {preset: gpt2}, batch: [4]}\n", want: ":2: targets[0].batch: must be an integer, got a list"},
 		{name: "duplicate names", content: "targets:\n  - {name: a, model: {preset: gpt2}}\n  - {name: a, model: {preset: gpt2}}\n", want: `:3: targets[1].name: duplicate name "a"; the first is at line 2`},
 		{name: "number out of range", content: "targets:\n  - {name: a, model: {preset: gpt2}, context: 1000000000000}\n", want: ":2: targets[0].context: must be at most 16777216, got 1000000000000"},
 		{name: "one target too many", content: manyTargets(estimator.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
 		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", estimator.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
 		{name: "hf_config a device that never ends", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is a device, not a regular file"},
-		{name: "a directory", dir: true, want: ": invalid target: " + path + " is a directory, not a regular file"},
+		{name: "a directory", dir: true, want: ": cannot read the targets file: it is a directory, not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,11 +91,7 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 			used := allocated(func() { _, err = store.Reload() })
 			require.Error(t, err)
 			first, _, _ := strings.Cut(err.Error(), "\n")
-			if tc.dir {
-				assert.Equal(t, strings.TrimPrefix(tc.want, ": "), first)
-			} else {
-				assert.True(t, strings.HasPrefix(first, path+tc.want), "got %q", first)
-			}
+			assert.True(t, strings.HasPrefix(first, path+tc.want), "got %q", first)
 			assert.LessOrEqual(t, used, uint64(96<<20), "allocated %.1f MiB", float64(used)/(1<<20))
 			t.Logf("refused, %.2f MiB allocated", float64(used)/(1<<20))
 

@@ -198,6 +198,8 @@ type view struct {
 	// or NVML cannot be read now.
 	plan       *plan
 	placements []placement
+	// together is whether all the targets fit at once.
+	together together
 }
 
 // need is what target i needs on each GPU: on this host's GPU model once

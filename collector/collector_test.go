@@ -65,6 +65,7 @@ type targetWant struct {
 	headroom                   func(need int64) int64
 	fits, fitsWhenIdle         bool
 	batchBudget                int64 // memory each GPU offers for max_batch; -1: no max_batch
+	pinned                     bool
 	unknown                    []string
 }
 
@@ -74,7 +75,7 @@ func TestCollectTargets(t *testing.T) {
 		// One idle GPU takes it: the headroom is its capped memory less the need.
 		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16", gpusRequired: 1,
 			headroom: func(need int64) int64 { return inferenceCap - need }, fits: true, fitsWhenIdle: true,
-			batchBudget: inferenceCap},
+			batchBudget: inferenceCap, pinned: true},
 		// Two GPUs: the second best is GPU 0, whose free memory is below
 		// the need, so it fits only when idle.
 		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8", gpusRequired: 2,
@@ -88,10 +89,10 @@ func TestCollectTargets(t *testing.T) {
 		// nothing, so the headroom is minus the need.
 		{name: "train", model: "llama-3-8b", workload: "training", precision: "bf16", gpusRequired: 3,
 			headroom: func(need int64) int64 { return -need }, batchBudget: -1},
-		// No count fits: placed on the largest count tried, far more than
-		// the host has.
+		// No count fits: judged on its own layout, one GPU, the idle one
+		// (training has no memory cap).
 		{name: "huge", model: "llama-3.1-405b", workload: "training", precision: "bf16", gpusRequired: 0,
-			headroom: func(need int64) int64 { return -need }, batchBudget: -1},
+			headroom: func(need int64) int64 { return h100Offered - need }, batchBudget: -1},
 	}
 	c, store := newTestCollector(t, openFleet(t, "testdata/fleets/two-h100.yml"), testTargets)
 	host := estimator.GPU{Name: h100Name, MemoryBytes: h100Offered}
@@ -118,7 +119,7 @@ func TestCollectTargets(t *testing.T) {
 var targetFamilies = []string{
 	"vramfit_target_info", "vramfit_target_required_bytes", "vramfit_target_gpus_required", "vramfit_target_fits",
 	"vramfit_target_fits_when_idle", "vramfit_target_headroom_bytes", "vramfit_target_max_batch",
-	"vramfit_target_kv_cache_tokens", "vramfit_target_max_concurrency",
+	"vramfit_target_kv_cache_tokens", "vramfit_target_max_concurrency", "vramfit_target_pinned",
 }
 
 // Without NVML the targets are still exported: their info and their
@@ -132,7 +133,7 @@ faults: {unavailable: "libnvidia-ml.so.1: cannot open shared object file"}
 	c, store := newTestCollector(t, fake, testTargets)
 	var lines expectedLines
 	for _, w := range []targetWant{
-		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16"},
+		{name: "chat", model: "llama-3-8b", workload: "inference", precision: "bf16", pinned: true},
 		{name: "big", model: "llama-3.1-70b", workload: "inference", precision: "fp8"},
 		{name: "bare", model: "13B", workload: "inference", precision: "bf16", unknown: []string{"kv_cache", "activations"}},
 		{name: "train", model: "llama-3-8b", workload: "training", precision: "bf16"},
@@ -214,7 +215,7 @@ func TestCollectAllGPUsLost(t *testing.T) {
 // A GPU in MIG mode is placed on through its instances, never whole: chat
 // goes on the idle 3g.40gb instance, although the split GPU has far more
 // free memory in all; gpus_required counts the whole A100, the host's
-// largest model.
+// largest model. A MIG instance takes single-GPU targets only.
 func TestCollectMIG(t *testing.T) {
 	c, store := newTestCollector(t, openFleet(t, "testdata/fleets/mig.yml"), testTargets)
 	v := c.look()
@@ -231,12 +232,15 @@ func TestCollectMIG(t *testing.T) {
 	assert.True(t, chat.fits)
 	assert.True(t, chat.fitsWhenIdle)
 
-	// big needs two devices: the 3g.40gb instance and the whole GPU, whose
-	// 9728 MiB free (81920 - 512 - 70 GiB) are the second best.
+	// big needs two GPUs. Tensor parallelism spans whole GPUs of one
+	// model, never a MIG instance: the host has one whole GPU, too few
+	// even when idle.
 	big := placementOf(t, v, "big")
-	assert.Len(t, big.devices, 2)
+	assert.Equal(t, []int{3}, big.devices, "the whole A100 alone")
 	bigNeed := estimationOf(t, store, "big").ForGPU(v.plan.gpu).PerGPU.Total
-	assert.Equal(t, int64(9728*mib)-bigNeed, big.headroom)
+	assert.Equal(t, -bigNeed, big.headroom)
+	assert.False(t, big.fits)
+	assert.False(t, big.fitsWhenIdle)
 	for _, p := range v.placements {
 		for _, d := range p.devices {
 			assert.NotEqual(t, "GPU-00000000-0000-0000-0000-0000000000a0", v.snapshot.Devices[d].UUID,
@@ -310,7 +314,7 @@ func TestDescribeIsComplete(t *testing.T) {
 	for d := range ch {
 		described = append(described, d.String())
 	}
-	assert.Len(t, described, len(gpuFamilies)+len(targetFamilies)+2)
+	assert.Len(t, described, len(gpuFamilies)+len(targetFamilies)+len(togetherFamilies)+2)
 	seen := map[string]bool{}
 	for _, d := range described {
 		assert.False(t, seen[d], "described twice: %s", d)
@@ -394,6 +398,7 @@ var targetHelp = map[string]string{
 	"vramfit_target_fits_when_idle": "Whether the target would fit on this host's devices with nothing else running (1) or not (0).",
 	"vramfit_target_headroom_bytes": "Smallest per-GPU memory left over when the target is placed on the devices that leave the most now; negative, the memory missing.",
 	"vramfit_target_max_batch":      "Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
+	"vramfit_target_pinned":         "Whether the targets file says this host is meant to run the target (pinned: true), the hosts the per-host alerts watch (1) or not (0).",
 }
 
 func (e *expectedLines) line(family, labels string, value float64) {
@@ -408,6 +413,7 @@ func (e *expectedLines) add(family, target string, value float64) {
 }
 
 func (e *expectedLines) info(w targetWant) {
+	e.add("vramfit_target_pinned", w.name, boolValue(w.pinned))
 	e.line("vramfit_target_info", fmt.Sprintf("method=\"detailed\",model=%q,precision=%q,target=%q,workload=%q",
 		w.model, w.precision, w.name, w.workload), 1)
 }

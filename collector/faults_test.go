@@ -97,7 +97,7 @@ func isGPUFamily(s sample) bool {
 
 func isVerdict(s sample) bool {
 	return strings.HasPrefix(s.family, "vramfit_target_") && s.family != "vramfit_target_info" &&
-		s.family != "vramfit_target_required_bytes"
+		s.family != "vramfit_target_required_bytes" && s.family != "vramfit_target_pinned"
 }
 
 func success(r scrapeResult, collector string) float64 {

@@ -177,6 +177,12 @@ func TestTargetsAPI(t *testing.T) {
 	}
 	// chat goes on the idle GPU 1.
 	assert.Equal(t, []string{"GPU-00000000-0000-0000-0000-000000000001"}, resp.Targets[0].Now.Devices)
+	// Together, as the host-level metrics say: big, train and huge find no
+	// room once the others are placed (huge fits on no count at all).
+	require.NotNil(t, resp.Together)
+	assert.Equal(t, metrics["vramfit_targets_fit_together"], boolValue(resp.Together.Fits))
+	assert.Equal(t, metrics["vramfit_targets_fit_together_when_idle"], boolValue(resp.Together.FitsWhenIdle))
+	assert.Equal(t, []string{"big", "train", "huge"}, resp.Together.Left)
 }
 
 func TestTargetsAPIWithoutNVML(t *testing.T) {
@@ -188,6 +194,7 @@ func TestTargetsAPIWithoutNVML(t *testing.T) {
 	var resp TargetsResponse
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))
 	assert.Nil(t, resp.GPU)
+	assert.Nil(t, resp.Together)
 	assert.Equal(t, "nvml unavailable: driver not loaded", resp.NVMLError)
 	require.Len(t, resp.Targets, 2)
 	assert.Equal(t, "<script>alert(1)</script>", resp.Targets[0].Target)

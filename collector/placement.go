@@ -56,6 +56,7 @@ func (v *view) placeAll(classes *capacityClasses, cands []candidate) {
 		}
 		v.placements[i] = p
 	}
+	v.together = placeTogether(v.plan, cands)
 }
 
 // candidate is a device a target can be placed on: one that answers, and
@@ -64,6 +65,10 @@ type candidate struct {
 	device int // index into the snapshot's devices
 	size   int // index into the plan's sizes
 	free   int64
+	// whole marks a whole GPU of the host's model (the first size): the
+	// only devices a multi-GPU target spans. Tensor parallelism cannot span
+	// MIG instances, nor GPUs of different models.
+	whole bool
 }
 
 // candidates returns the devices that can take a target, and their
@@ -79,7 +84,8 @@ func candidates(devices []nvml.Device) ([]candidate, []deviceSize) {
 	cands := make([]candidate, 0, len(devices))
 	for i, d := range devices {
 		if placeable(d) {
-			cands = append(cands, candidate{device: i, size: slices.Index(sizes, sizeOf(d)), free: toInt64(d.Memory.Free)})
+			size := slices.Index(sizes, sizeOf(d))
+			cands = append(cands, candidate{device: i, size: size, free: toInt64(d.Memory.Free), whole: size == 0 && !d.IsMIG()})
 		}
 	}
 	return cands, sizes
@@ -118,8 +124,15 @@ type placement struct {
 
 // ranking is the candidates in the order a target of given capacities
 // takes them: most memory offered now first, ties in device order. The
-// targets of one memory cap share a ranking, made once per scrape.
+// targets of one memory cap share a ranking, made once per scrape. A
+// single-GPU target may take any candidate, a MIG instance included; a
+// multi-GPU one whole GPUs of the host's model only.
 type ranking struct {
+	any, whole pool
+}
+
+// pool is candidates ranked for a target.
+type pool struct {
 	devices []int   // indexes into the snapshot, best first
 	now     []int64 // what each of devices offers now
 	idle    []int64 // the candidates' capacities, largest first
@@ -135,8 +148,13 @@ type slot struct {
 // capacity (the target's memory cap applied to total minus reserved);
 // when idle, its capacity.
 func rank(capacity []int64, cands []candidate) *ranking {
+	whole := slices.DeleteFunc(slices.Clone(cands), func(c candidate) bool { return !c.whole })
+	return &ranking{any: rankPool(capacity, cands), whole: rankPool(capacity, whole)}
+}
+
+func rankPool(capacity []int64, cands []candidate) pool {
 	now := make([]slot, len(cands))
-	r := &ranking{devices: make([]int, len(cands)), now: make([]int64, len(cands)), idle: make([]int64, len(cands))}
+	r := pool{devices: make([]int, len(cands)), now: make([]int64, len(cands)), idle: make([]int64, len(cands))}
 	for i, c := range cands {
 		now[i] = slot{device: c.device, bytes: min(c.free, capacity[c.size])}
 		r.idle[i] = capacity[c.size]
@@ -150,21 +168,26 @@ func rank(capacity []int64, cands []candidate) *ranking {
 	return r
 }
 
-// place puts e's target on e.gpus of the ranked devices.
+// place puts e's target on e.gpus of the ranked devices: any device for
+// one GPU, whole GPUs of the host's model for more.
 func (r *ranking) place(e *planEntry) placement {
 	n, need := e.gpus, e.need()
+	pool := &r.any
+	if n > 1 {
+		pool = &r.whole
+	}
 	var p placement
-	if n > len(r.devices) {
+	if n > len(pool.devices) {
 		p.headroom = -need
-		p.devices = slices.Clip(r.devices)
+		p.devices = slices.Clip(pool.devices)
 		return p
 	}
-	p.budget = r.now[n-1]
+	p.budget = pool.now[n-1]
 	p.headroom = p.budget - need
-	p.devices = r.devices[:n:n]
+	p.devices = pool.devices[:n:n]
 	placed := e.fit.GPUsRequired > 0
 	p.fits = placed && p.headroom >= 0
-	p.fitsWhenIdle = placed && r.idle[n-1] >= need
+	p.fitsWhenIdle = placed && pool.idle[n-1] >= need
 	return p
 }
 

@@ -23,7 +23,7 @@ func entryFor(gpusRequired, gpus int, need, capacity int64) *planEntry {
 func devicesFree(free ...int64) []candidate {
 	cands := make([]candidate, len(free))
 	for i, f := range free {
-		cands[i] = candidate{device: i, free: f}
+		cands[i] = candidate{device: i, free: f, whole: true}
 	}
 	return cands
 }
@@ -63,6 +63,31 @@ func TestPlace(t *testing.T) {
 			assert.Equal(t, tt.devices, p.devices, "devices")
 		})
 	}
+}
+
+// A multi-GPU target spans whole GPUs of the host's model only; a MIG
+// instance, or a GPU of a smaller model, takes single-GPU targets.
+func TestPlaceWholeGPUs(t *testing.T) {
+	// Device 0: a whole GPU with 30 GiB free; 1: a MIG instance with 40;
+	// 2: a whole GPU with 20; 3: a GPU of a smaller model with 35.
+	cands := []candidate{
+		{device: 0, free: 30 * gib, whole: true},
+		{device: 1, free: 40 * gib},
+		{device: 2, free: 20 * gib, whole: true},
+		{device: 3, free: 35 * gib},
+	}
+	one := place(entryFor(1, 1, 25*gib, 80*gib), cands)
+	assert.Equal(t, []int{1}, one.devices, "one GPU: the MIG instance offers the most")
+	assert.True(t, one.fits)
+	two := place(entryFor(2, 2, 25*gib, 80*gib), cands)
+	assert.Equal(t, []int{0, 2}, two.devices, "two GPUs: the whole ones, although 1 and 3 offer more")
+	assert.Equal(t, int64(-5*gib), two.headroom)
+	assert.False(t, two.fits)
+	assert.True(t, two.fitsWhenIdle)
+	three := place(entryFor(3, 3, 25*gib, 80*gib), cands)
+	assert.Equal(t, []int{0, 2}, three.devices)
+	assert.Equal(t, int64(-25*gib), three.headroom, "two whole GPUs are too few")
+	assert.False(t, three.fitsWhenIdle)
 }
 
 // Equal devices are taken in index order, so that answers are stable.

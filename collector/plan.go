@@ -58,7 +58,9 @@ type plan struct {
 	// with devices of several sizes, the size offering the most memory.
 	gpu     estimator.GPU
 	entries []planEntry // one per target, in file order
-	work    *atomic.Uint64
+	// packOrder is the order placeTogether packs the entries in.
+	packOrder []int
+	work      *atomic.Uint64
 }
 
 // planEntry is one target's part of a plan.
@@ -66,7 +68,7 @@ type planEntry struct {
 	target *target
 	fit    estimator.Fit
 	// gpus is the number of devices the target is placed on: GPUsRequired,
-	// or when no count fits the largest count the estimator tried.
+	// or when no count fits the GPUs of the target's own layout.
 	gpus int
 	// capacity is what a device of each size offers the target when idle
 	// (its memory cap applied), parallel to plan.sizes.
@@ -107,6 +109,7 @@ func newPlan(set *Targets, sizes []deviceSize, work *atomic.Uint64) *plan {
 			e.capacity[j] = t.est.Usable(toInt64(z.total), toInt64(z.reserved))
 		}
 	}
+	p.packOrder = packOrder(p.entries)
 	return p
 }
 

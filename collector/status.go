@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/version"
 
@@ -40,6 +41,26 @@ type statusPage struct {
 	// HoldersError says why the kubelet could not be asked.
 	ShowHolders  bool
 	HoldersError string
+
+	// Updated is when the page was made; the page reloads itself every
+	// RefreshSeconds, without a script.
+	Updated        string
+	RefreshSeconds int
+	// The targets file, when it last loaded, and the last reload's failure.
+	TargetsFile    string
+	Loaded         string
+	ReloadError    string
+	ReloadFailedAt string
+	// Together answers whether all the targets fit at once; nil without
+	// devices.
+	Together *togetherRow
+}
+
+// togetherRow is the host-level answer on the status page.
+type togetherRow struct {
+	Fits, Idle bool
+	// Left are the targets the joint placement found no room for now.
+	Left string
 }
 
 type gpuRow struct {
@@ -68,9 +89,14 @@ type targetRow struct {
 	// EngineKV is a serving engine's KV cache tokens and concurrency now;
 	// "" for other targets.
 	EngineKV string
-	// Placement says where the target goes, or why it goes nowhere.
+	// Placement says where the target goes, or why it goes nowhere;
+	// Layout how it is spread, naming the fields placement chose.
 	Placement  string
+	Layout     string
 	Components []componentCell
+	// Warnings are the estimate's remarks (a context beyond the model's
+	// limit, parts left unknown, ...).
+	Warnings []string
 }
 
 type componentCell struct{ Name, Value string }
@@ -82,6 +108,7 @@ func (c *Collector) StatusHandler(metricsPath string) http.Handler {
 		pods := c.askPods()
 		v := c.look()
 		page := newStatusPage(v, metricsPath)
+		page.addReloadState(c.store.reloadState(), time.Now())
 		c.holdersOf(pods).addToPage(&page, v.snapshot.Devices)
 		var buf bytes.Buffer
 		if err := statusTemplate.Execute(&buf, page); err != nil {
@@ -107,13 +134,15 @@ func newStatusPage(v view, metricsPath string) statusPage {
 	}
 	if v.plan != nil {
 		page.HostGPU = fmt.Sprintf("%s, %s without the driver's reserve", v.plan.gpu.Name, estimator.FormatGiB(v.plan.gpu.MemoryBytes))
+		page.Together = &togetherRow{Fits: v.together.fits, Idle: v.together.fitsWhenIdle,
+			Left: strings.Join(v.targets.names(v.together.left), ", ")}
 	}
 	for _, d := range v.snapshot.Devices {
 		page.GPUs = append(page.GPUs, newGPURow(d))
 	}
 	for i, t := range v.targets.targets {
 		row := targetRow{Name: t.name, Model: t.own.Model, Workload: string(t.own.Workload),
-			Precision: t.own.Precision, Method: string(t.own.Method)}
+			Precision: t.own.Precision, Method: string(t.own.Method), Warnings: t.own.Warnings}
 		if v.plan != nil {
 			e, p := &v.plan.entries[i], v.placements[i]
 			row.Known, row.Fits, row.Idle = true, p.fits, p.fitsWhenIdle
@@ -129,6 +158,7 @@ func newStatusPage(v view, metricsPath string) statusPage {
 				row.EngineKV = fmt.Sprintf("%d tokens, concurrency %.2f (%s)", p.kvTokens, p.concurrency, t.est.Engine())
 			}
 			row.Placement = placementNote(v.snapshot.Devices, e.fit.GPUsRequired, p)
+			row.Layout = layoutNote(e.fit)
 		}
 		for _, part := range v.need(i).Parts() {
 			cell := componentCell{Name: part.Name, Value: "unknown"}
@@ -140,6 +170,23 @@ func newStatusPage(v view, metricsPath string) statusPage {
 		page.Targets = append(page.Targets, row)
 	}
 	return page
+}
+
+// statusRefresh is how often the status page reloads itself.
+const statusRefresh = 30 * time.Second
+
+// addReloadState says when the page was made, which targets file it shows
+// and when that loaded, and why the last reload failed, if it did.
+func (page *statusPage) addReloadState(st reloadState, now time.Time) {
+	const layout = "2006-01-02 15:04:05 UTC"
+	page.Updated, page.RefreshSeconds = now.UTC().Format(layout), int(statusRefresh/time.Second)
+	page.TargetsFile = st.file
+	if !st.loaded.IsZero() {
+		page.Loaded = st.loaded.UTC().Format(layout)
+	}
+	if st.failed != nil {
+		page.ReloadError, page.ReloadFailedAt = st.failed.err, st.failed.at.UTC().Format(layout)
+	}
 }
 
 func newGPURow(d nvml.Device) gpuRow {
@@ -187,6 +234,15 @@ func placementNote(devices []nvml.Device, gpusRequired int, p placement) string 
 	default:
 		return "short of free memory on " + deviceList(devices, p.devices)
 	}
+}
+
+// layoutNote writes a placement's layout and the fields it chose because
+// the target leaves them open.
+func layoutNote(fit estimator.Fit) string {
+	if len(fit.Chosen) == 0 {
+		return fit.Layout.String()
+	}
+	return fmt.Sprintf("%s (chosen: %s)", fit.Layout, strings.Join(fit.Chosen, ", "))
 }
 
 // deviceList names the chosen devices: "GPU 7, GPU 6".

@@ -39,6 +39,7 @@ type TargetStore struct {
 	targets     atomic.Pointer[Targets]
 	lastOK      atomic.Bool
 	lastSuccess atomic.Int64 // Unix nanoseconds
+	lastFailure atomic.Pointer[reloadFailure]
 
 	planning sync.Mutex
 	plan     atomic.Pointer[plan]
@@ -102,6 +103,7 @@ func (s *TargetStore) reloadLogged() (changed bool, err error) {
 	loaded := s.targets.Load() != nil
 	changed, err = s.reload()
 	s.lastOK.Store(err == nil)
+	s.noteReload(err)
 	switch {
 	case err != nil && loaded:
 		s.logger.Error("reloading the targets file failed; keeping the targets loaded before", "file", s.path, "err", err)

@@ -34,10 +34,24 @@ var (
 		prometheus.BuildFQName(namespace, "target", "headroom_bytes"),
 		"Smallest per-GPU memory left over when the target is placed on the devices that leave the most now; negative, the memory missing.",
 		targetLabels, nil)
+	targetPinnedDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "target", "pinned"),
+		"Whether the targets file says this host is meant to run the target (pinned: true), the hosts the per-host alerts watch (1) or not (0).",
+		targetLabels, nil)
 	targetMaxBatchDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "target", "max_batch"),
 		"Concurrent sequences of the target's context that fit in the memory free now (inference targets of known architecture).",
 		targetLabels, nil)
+
+	togetherDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "targets", "fit_together"),
+		"Whether all the targets fit in the memory free now at once, each on its own share of the devices (1) or not (0); each target's vramfit_target_fits judges it alone.",
+		nil, nil)
+	togetherIdleDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "targets", "fit_together_when_idle"),
+		"Whether all the targets would fit at once on this host's devices with nothing else running (1) or not (0).",
+		nil, nil)
+	togetherSeries, togetherIdleSeries = newSeries(togetherDesc), newSeries(togetherIdleDesc)
 
 	targetKVTokensDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "target", "kv_cache_tokens"),
@@ -49,7 +63,8 @@ var (
 		targetLabels, nil)
 
 	targetDescs = []*prometheus.Desc{targetInfoDesc, targetRequiredDesc, targetGPUsDesc, targetFitsDesc,
-		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetKVTokensDesc, targetConcurrencyDesc}
+		targetFitsIdleDesc, targetHeadroomDesc, targetMaxBatchDesc, targetKVTokensDesc, targetConcurrencyDesc,
+		targetPinnedDesc, togetherDesc, togetherIdleDesc}
 )
 
 // targetMetrics are the series of a set of targets, and the samples that
@@ -94,7 +109,8 @@ func newTargetMetrics(v view) *targetMetrics {
 	for _, i := range order {
 		t := v.targets.targets[i]
 		own := t.own
-		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1})
+		static = append(static, gaugeSpec{newSeries(targetInfoDesc, t.name, own.Model, string(own.Workload), own.Precision, string(own.Method)), 1},
+			gaugeSpec{newSeries(targetPinnedDesc, t.name), boolValue(t.pinned)})
 		for _, c := range v.need(i).Parts() {
 			if c.Known {
 				static = append(static, gaugeSpec{newSeries(targetRequiredDesc, t.name, c.Name), float64(c.Bytes)})
@@ -124,7 +140,12 @@ func collectTargets(ch chan<- prometheus.Metric, v view, m *targetMetrics) {
 	for _, s := range m.static {
 		ch <- s
 	}
-	b := newGaugeSamples(6 * len(m.verdicts))
+	if v.plan == nil {
+		return
+	}
+	b := newGaugeSamples(6*len(m.verdicts) + 2)
+	ch <- b.add(togetherSeries, boolValue(v.together.fits))
+	ch <- b.add(togetherIdleSeries, boolValue(v.together.fitsWhenIdle))
 	for _, vs := range m.verdicts {
 		p := &v.placements[vs.target]
 		ch <- b.add(vs.fits, boolValue(p.fits))

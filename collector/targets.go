@@ -25,6 +25,8 @@ type target struct {
 	// batchKnown says whether max_batch has an answer: an inference target
 	// of known architecture estimated in detail.
 	batchKnown bool
+	// pinned: this host is meant to run the target.
+	pinned bool
 	// serving says that a serving engine's accounting (vLLM, SGLang)
 	// decides whether the target starts, its KV cache and concurrency.
 	serving bool
@@ -90,6 +92,7 @@ func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, 
 			own:  own,
 			batchKnown: own.Workload == estimator.Inference && own.Method == estimator.Detailed &&
 				own.KVCacheBytesPerToken != nil,
+			pinned:  t.Pinned,
 			serving: est.Serves() && own.KVCacheBytesPerToken != nil,
 		})
 	}

@@ -28,6 +28,9 @@ var exportedMetrics = []string{
 	"vramfit_target_fits_when_idle",
 	"vramfit_target_headroom_bytes",
 	"vramfit_target_max_batch",
+	"vramfit_target_pinned",
+	"vramfit_targets_fit_together",
+	"vramfit_targets_fit_together_when_idle",
 	// The opt-in collectors (--collector.processes, --collector.pods).
 	"vramfit_gpu_process_memory_used_bytes",
 	"vramfit_gpu_allocation_info",

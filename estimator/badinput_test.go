@@ -63,7 +63,7 @@ func TestParseTargetsHostile(t *testing.T) {
 		{"control characters", "\x00\x01\x02", ": control characters are not allowed; a targets file is YAML text in UTF-8", 1 * mib},
 		{"Latin-1 text", "targets:\n  - {name: caf\xe9, model: {preset: gpt2}}\n", ": invalid trailing UTF-8 octet; a targets file is YAML text in UTF-8", 1 * mib},
 		{"plain text", "hello world\n", ":1: want a mapping with the keys targets and defaults", 1 * mib},
-		{"tab indentation", "targets:\n\t- {name: a}\n", ":2: found character that cannot start any token", 1 * mib},
+		{"tab indentation", "targets:\n\t- {name: a}\n", ":2: found character that cannot start any token; line 2 is indented with a tab; YAML indents with spaces only", 1 * mib},
 		{"flow lists 100,000 deep", "targets: " + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
 			": exceeded max depth of 10000", 16 * mib},
 		{"flow mappings 100,000 deep", "targets: " + strings.Repeat("{a: ", 100_000) + "1" + strings.Repeat("}", 100_000),

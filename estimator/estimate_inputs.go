@@ -60,11 +60,13 @@ type inputs struct {
 
 	context, batch, maxBatched int
 	tp, pp, dp, zero           int
-	pinnedTP, pinnedPP         bool
-	sequenceParallel, flash    bool
-	recompute                  Recompute
-	util                       float64
-	overhead                   float64
+	// pinned* mark the layout fields the target sets: placement keeps
+	// them and may choose the others.
+	pinnedTP, pinnedPP, pinnedDP, pinnedZeRO bool
+	sequenceParallel, flash                  bool
+	recompute                                Recompute
+	util                                     float64
+	overhead                                 float64
 
 	// adapters are the LoRA adapters of lora and qlora.
 	adapters adapters
@@ -91,9 +93,10 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		tp:         orDefaultInt(t.TensorParallel, 1),
 		pp:         orDefaultInt(t.PipelineParallel, 1),
 		dp:         orDefaultInt(t.DataParallel, 1),
-		zero:       t.ZeROStage,
 		pinnedTP:   t.TensorParallel != 0,
 		pinnedPP:   t.PipelineParallel != 0,
+		pinnedDP:   t.DataParallel != 0,
+		pinnedZeRO: t.ZeROStage != nil,
 		flash:      t.FlashAttention == nil || *t.FlashAttention,
 		overhead:   DefaultOverhead,
 
@@ -102,6 +105,12 @@ func resolveInputs(t Target, m model.Model) (inputs, []fieldError) {
 		engine:              Engine(orDefault(string(t.Engine), string(EngineNeutral))),
 		optimizerInBackward: t.OptimizerInBackward,
 		offload:             Offload(orDefault(string(t.Offload), string(OffloadNone))),
+	}
+	switch {
+	case t.ZeROStage != nil:
+		in.zero = *t.ZeROStage
+	case in.workload.trains() && in.dp > 1:
+		in.zero = 3 // what placement chooses, so that the own layout is the one placed
 	}
 	in.trainer = trainer(EngineNeutral, "")
 	if in.workload.trains() {
@@ -240,10 +249,13 @@ func defaultContext(m model.Model) int {
 
 // checkLayout checks the parallel degrees against the model's shape.
 func checkLayout(in inputs, m model.Model) []fieldError {
-	if !m.KnownArchitecture {
-		return nil
-	}
 	var errs []fieldError
+	if n := in.tp * in.pp * in.dp; n > MaxGPUs {
+		errs = append(errs, fieldErrorf("data_parallel", "the layout tensor_parallel × pipeline_parallel × data_parallel = %d GPUs is more than the %d this planner places", n, MaxGPUs))
+	}
+	if !m.KnownArchitecture {
+		return errs
+	}
 	if !validTensorParallel(in.tp, m) {
 		errs = append(errs, fieldErrorf("tensor_parallel",
 			"%d does not divide the model's %d attention heads (and %d KV heads); valid degrees: %s",

@@ -26,11 +26,13 @@ type Report struct {
 	// PerGPUBytes holds null for each part that could not be estimated.
 	PerGPUBytes ReportBytes `json:"per_gpu_bytes"`
 	// GPUs is the count PerGPUBytes applies to: GPUsRequired when a GPU is
-	// given and the target fits, else the target's own layout (or, when
-	// nothing fits, the largest placement tried).
+	// given and the target fits, else the target's own layout's.
 	GPUs   int    `json:"gpus"`
 	Layout Layout `json:"layout"`
-	GPU    *GPU   `json:"gpu"`
+	// Chosen names the layout fields the target leaves open and placement
+	// set; empty without a GPU or when nothing fits.
+	Chosen []string `json:"chosen"`
+	GPU    *GPU     `json:"gpu"`
 	// GPUsRequired is null without a GPU, 0 when no count fits.
 	GPUsRequired   *int   `json:"gpus_required"`
 	UnfitReason    string `json:"unfit_reason"`
@@ -172,6 +174,7 @@ func (e *Estimation) Report(g *GPU) Report {
 		r.GPUsRequired = &fit.GPUsRequired
 		r.UnfitReason = fit.UnfitReason
 		r.ReplicasPerGPU = fit.Replicas
+		r.Chosen = fit.Chosen
 		need, layout = fit.PerGPU, fit.Layout
 		switch {
 		case fit.GPUsRequired > 0 && e.Serves():
@@ -185,6 +188,9 @@ func (e *Estimation) Report(g *GPU) Report {
 	r.PerGPUBytes = reportBytes(need)
 	if r.Warnings == nil {
 		r.Warnings = []string{}
+	}
+	if r.Chosen == nil {
+		r.Chosen = []string{}
 	}
 	return r
 }

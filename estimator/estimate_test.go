@@ -181,7 +181,7 @@ func FuzzEstimate(f *testing.F) {
 		}
 		target.Precision = precisions[int(precisionIdx)%len(precisions)]
 		if target.Workload.trains() {
-			target.ZeROStage = int(zero % 4)
+			target.ZeROStage = ptr(int(zero % 4))
 			target.Recompute = recomputes[int(recomputeIdx)%len(recomputes)]
 			target.SequenceParallel = sp
 		}

@@ -33,7 +33,7 @@ var gpuCatalog = []catalogGPU{
 	// A100 80GB 81920MiB, L40S 46068MiB and H100 81559MiB.
 	{name: "t4-16gb", mib: 15360, aliases: []string{"t4"}, nvml: []string{"Tesla T4"}},
 	// Tesla V100-SXM2-16GB, driver 440.64: 4paradigm/k8s-vgpu-scheduler issue #7.
-	{name: "v100-16gb", mib: 16160, aliases: []string{"v100"}, nvml: []string{"Tesla V100-SXM2-16GB"}, nvlink: true},
+	{name: "v100-16gb", mib: 16160, nvml: []string{"Tesla V100-SXM2-16GB"}, nvlink: true},
 	// Tesla V100-SXM2-32GB, driver 418.116: godweiyang/GrabGPU issue #5
 	// (later drivers print 32510MiB; the smaller figure errs on the safe side).
 	{name: "v100-32gb", mib: 32480, nvml: []string{"Tesla V100-SXM2-32GB"}, nvlink: true},
@@ -47,7 +47,7 @@ var gpuCatalog = []catalogGPU{
 	// GeForce RTX 5090, driver 610.57.04: noonghunna/club-3090 issue #1261.
 	{name: "rtx-5090-32gb", mib: 32607, aliases: []string{"rtx-5090", "rtx5090", "5090"}, nvml: []string{"NVIDIA GeForce RTX 5090"}},
 	{name: "a100-40gb", mib: 40960, nvml: []string{"NVIDIA A100-SXM4-40GB"}, nvlink: true},
-	{name: "a100-80gb", mib: 81920, aliases: []string{"a100"}, nvml: []string{"NVIDIA A100-SXM4-80GB"}, nvlink: true},
+	{name: "a100-80gb", mib: 81920, nvml: []string{"NVIDIA A100-SXM4-80GB"}, nvlink: true},
 	{name: "l40s-48gb", mib: 46068, aliases: []string{"l40s"}, nvml: []string{"NVIDIA L40S"}},
 	// H100 80GB HBM3 (SXM), driver 550.54.15: NVIDIA/nccl issue #1264.
 	{name: "h100-80gb", mib: 81559, aliases: []string{"h100", "h100-sxm", "h100-sxm-80gb"},
@@ -77,6 +77,9 @@ func LookupGPU(s string) (GPU, error) {
 	if g, ok := lookupCatalog(s); ok {
 		return g.gpu(), nil
 	}
+	if sizes := gpuFamily(strings.ToLower(strings.TrimSpace(s))); len(sizes) > 1 {
+		return GPU{}, fmt.Errorf("gpu %q names several catalog GPUs of different memory; name one: %s", s, strings.Join(sizes, ", "))
+	}
 	size, err := ParseSize(s)
 	if err != nil {
 		return GPU{}, fmt.Errorf("gpu %q is neither a catalog name (%s) nor a size such as 80GiB or 141GB: %w",
@@ -86,6 +89,27 @@ func LookupGPU(s string) (GPU, error) {
 		return GPU{}, fmt.Errorf("gpu size %q is %d bytes; want at least 1GiB", s, size)
 	}
 	return GPU{Name: strings.TrimSpace(s), MemoryBytes: size}, nil
+}
+
+// gpuFamily lists the catalog names of a model that comes in several
+// memory sizes ("a100": a100-40gb, a100-80gb). A bare family name does not
+// pick one of them: a plan for the 80 GB card is wrong for the 40 GB one.
+func gpuFamily(key string) []string {
+	var names []string
+	for _, g := range gpuCatalog {
+		if strings.HasPrefix(g.name, key+"-") {
+			names = append(names, g.name)
+		}
+	}
+	return names
+}
+
+// GPUAliases are the other names a catalog GPU answers to.
+func GPUAliases(name string) []string {
+	if g, ok := lookupCatalog(name); ok && g.name == name {
+		return append([]string(nil), g.aliases...)
+	}
+	return nil
 }
 
 // lookupCatalog finds a catalog entry by name or alias, in any case.

@@ -48,8 +48,18 @@ func TestLookupGPUSize(t *testing.T) {
 	g, err = LookupGPU("141GB")
 	require.NoError(t, err)
 	assert.Equal(t, int64(141e9), g.MemoryBytes)
+	g, err = LookupGPU("79.19GiB") // a total as an engine logs it
+	require.NoError(t, err)
+	assert.Equal(t, GPU{Name: "79.19GiB", MemoryBytes: 85029615043}, g) // 79.19 × 2^30 rounded up
 	_, err = LookupGPU("80")
 	assert.ErrorContains(t, err, `gpu size "80" is 80 bytes; want at least 1GiB`)
+	// A family of several sizes is not a GPU: each size is named.
+	_, err = LookupGPU("a100")
+	assert.EqualError(t, err, `gpu "a100" names several catalog GPUs of different memory; name one: a100-40gb, a100-80gb`)
+	_, err = LookupGPU("V100")
+	assert.EqualError(t, err, `gpu "V100" names several catalog GPUs of different memory; name one: v100-16gb, v100-32gb`)
+	assert.Equal(t, []string{"h100", "h100-sxm", "h100-sxm-80gb"}, GPUAliases("h100-80gb"))
+	assert.Empty(t, GPUAliases("a100-80gb"))
 	_, err = LookupGPU("h900")
 	assert.ErrorContains(t, err, `gpu "h900" is neither a catalog name (t4-16gb, `)
 }

@@ -99,7 +99,7 @@ func TestLoRAComponents(t *testing.T) {
 // per-GPU weights are the shard plus that layer, never the shard alone.
 func TestLoRAZeRO3GathersTheLargestLayer(t *testing.T) {
 	t.Parallel()
-	e := estimatePreset(t, Target{Workload: LoRAWork, DataParallel: 8, ZeROStage: 3}, "llama-3-70b")
+	e := estimatePreset(t, Target{Workload: LoRAWork, DataParallel: 8, ZeROStage: ptr(3)}, "llama-3-70b")
 	m := e.Model()
 	r := e.Requirement()
 	require.Equal(t, Layout{TensorParallel: 1, PipelineParallel: 1, DataParallel: 8, ZeROStage: 3}, r.Layout)

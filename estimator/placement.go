@@ -1,13 +1,10 @@
 package estimator
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+import "fmt"
 
-// MaxGPUs bounds the GPU counts placement considers.
-const MaxGPUs = 1 << 20
+// MaxGPUs bounds the GPU counts placement considers: a search for a count
+// stops there, and a layout the target pins may not exceed it.
+const MaxGPUs = 4096
 
 // Fit is a target placed on GPUs of one kind.
 type Fit struct {
@@ -18,21 +15,25 @@ type Fit struct {
 	// no count does (UnfitReason says why).
 	GPUsRequired int `json:"gpus_required"`
 	// Layout and PerGPU describe that placement; when nothing fits, the
-	// largest placement tried, which shows the part that does not shrink.
+	// target's own layout (UnfitReason names the part that does not shrink).
 	Layout Layout     `json:"layout"`
 	PerGPU Components `json:"per_gpu_bytes"`
+	// Chosen names the layout fields the target leaves open and placement
+	// set (tensor_parallel, pipeline_parallel, data_parallel, zero_stage).
+	Chosen []string `json:"chosen,omitempty"`
 	// Replicas is how many copies of an inference target fit on one GPU
 	// when one GPU suffices (0 otherwise).
 	Replicas    int    `json:"replicas_per_gpu"`
 	UnfitReason string `json:"unfit_reason,omitempty"`
 }
 
-// PerGPU is the per-GPU need on n GPUs, sharded the way a user would:
-// inference by tensor parallelism up to one 8-GPU board (degrees that divide
-// the attention heads), then pipeline stages; training by fully sharded data
-// parallelism (ZeRO-3/FSDP, or the ZeRO stage 1 or 2 the target sets) on top
-// of the target's tensor and pipeline parallelism. Whatever the target pins
-// (tensor_parallel, pipeline_parallel) is kept; n must suit it.
+// PerGPU is the per-GPU need on n GPUs. What the target sets is kept (its
+// data_parallel replicas count among the n GPUs; ZeRO stage 0 is plain DDP),
+// and what it leaves open is chosen the way a user would: inference by
+// tensor parallelism up to one 8-GPU board (degrees that divide the
+// attention heads), then pipeline stages; training by fully sharded data
+// parallelism (ZeRO-3/FSDP) on top of the target's tensor and pipeline
+// parallelism. n must suit what the target sets.
 func (e *Estimation) PerGPU(gpus int) (Components, error) {
 	l, err := e.layoutFor(gpus)
 	if err != nil {
@@ -57,7 +58,21 @@ func (e *Estimation) layoutFor(n int) (Layout, error) {
 	return e.trainingLayout(n)
 }
 
+// inferenceLayout spreads the target's replicas (its data_parallel, kept)
+// over n GPUs, each replica on n/replicas of them.
 func (e *Estimation) inferenceLayout(n int) (Layout, error) {
+	r := e.in.dp
+	if n%r != 0 {
+		return Layout{}, fmt.Errorf("%d GPUs do not hold the target's %d replicas (data_parallel) evenly", n, r)
+	}
+	l, err := e.replicaLayout(n / r)
+	l.DataParallel = r
+	return l, err
+}
+
+// replicaLayout is the tensor- and pipeline-parallel layout of one inference
+// replica on n GPUs.
+func (e *Estimation) replicaLayout(n int) (Layout, error) {
 	in, m := e.in, e.model
 	var tp, pp int
 	switch {
@@ -93,16 +108,42 @@ func (e *Estimation) inferenceLayout(n int) (Layout, error) {
 	return Layout{TensorParallel: tp, PipelineParallel: pp, DataParallel: 1, ZeROStage: 0}, nil
 }
 
+// trainingLayout keeps the target's tensor and pipeline parallelism, and its
+// data_parallel and zero_stage when set; left open, the data-parallel degree
+// is n / (tp × pp) and its ZeRO stage 3.
 func (e *Estimation) trainingLayout(n int) (Layout, error) {
-	base := e.in.tp * e.in.pp
+	in := e.in
+	base := in.tp * in.pp
 	if n%base != 0 {
 		return Layout{}, fmt.Errorf("%d GPUs is not a multiple of the target's tensor_parallel × pipeline_parallel = %d", n, base)
 	}
-	zero := 3
-	if e.in.zero == 1 || e.in.zero == 2 {
-		zero = e.in.zero
+	dp := n / base
+	if in.pinnedDP && dp != in.dp {
+		return Layout{}, fmt.Errorf("the target sets data_parallel %d: it runs on %d GPUs, not %d", in.dp, base*in.dp, n)
 	}
-	return Layout{TensorParallel: e.in.tp, PipelineParallel: e.in.pp, DataParallel: n / base, ZeROStage: zero}, nil
+	zero := in.zero
+	if !in.pinnedZeRO && dp > 1 {
+		zero = 3
+	}
+	return Layout{TensorParallel: in.tp, PipelineParallel: in.pp, DataParallel: dp, ZeROStage: zero}, nil
+}
+
+// chosen lists the fields of l that the target leaves open.
+func (e *Estimation) chosen(l Layout) []string {
+	in := e.in
+	if in.workload == Inference {
+		return appendIf(appendIf(nil, !in.pinnedTP, "tensor_parallel"), !in.pinnedPP, "pipeline_parallel")
+	}
+	return appendIf(appendIf(nil, !in.pinnedDP, "data_parallel"), !in.pinnedZeRO && l.DataParallel > 1, "zero_stage")
+}
+
+// layoutSet reports whether the target sets every layout field placement
+// could choose: it runs on one count of GPUs only.
+func (e *Estimation) layoutSet() bool {
+	if e.in.workload == Inference {
+		return e.in.pinnedTP && e.in.pinnedPP
+	}
+	return e.in.pinnedDP
 }
 
 // ForGPU places the target on GPUs of kind g: the smallest count whose
@@ -130,6 +171,7 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 	if n, ok := counts.smallest(func(n int) bool { _, _, ok := fits(n); return ok }); ok {
 		fit.GPUsRequired = n
 		fit.Layout, fit.PerGPU, _ = fits(n)
+		fit.Chosen = e.chosen(fit.Layout)
 		if n == 1 && fit.PerGPU.Total > 0 && e.in.workload == Inference {
 			fit.Replicas = int(usable / fit.PerGPU.Total)
 			if e.Serves() {
@@ -138,31 +180,50 @@ func (e *Estimation) ForGPU(g GPU) Fit {
 		}
 		return fit
 	}
-	fit.Layout, fit.PerGPU, _ = fits(e.largestPlaceable(counts))
-	fit.UnfitReason = e.unfitReason(g, usable, fit.Layout, fit.PerGPU)
+	// Nothing fits: the components shown are those of the target's own
+	// layout, a real one, and the reason is read off the largest placement
+	// tried, where only the parts that do not shrink are left.
+	fit.Layout, fit.PerGPU = e.own, e.ownNeed
+	floor, floorNeed, _ := fits(e.largestPlaceable(counts))
+	fit.UnfitReason = e.unfitReason(g, usable, e.layoutSet(), floor, floorNeed)
 	if e.Serves() && e.model.KnownArchitecture {
-		if r, err := e.ServingEngine(fit.Layout, IdleGPU(g)); err != nil {
+		if r, err := e.ServingEngine(floor, IdleGPU(g)); err != nil {
 			fit.UnfitReason = err.Error()
 		} else {
-			fit.UnfitReason = fmt.Sprintf("%s does not start on any number of %s: even on %d GPUs (%s), %s", e.in.engine, g.Name, fit.Layout.GPUs(), fit.Layout, r.Reason)
+			fit.UnfitReason = fmt.Sprintf("%s does not start on any number of %s: even on %d GPUs (%s), %s", e.in.engine, g.Name, floor.GPUs(), floor, r.Reason)
 		}
 	}
 	return fit
 }
 
-// countRange is the GPU counts placement tries: either every count from 1
-// to last (when the need is not monotone in the count), or the multiples of
-// step, where more GPUs never need more per GPU, searched by bisection.
+// countRange is the GPU counts placement tries, the multiples of step up to
+// last: each in turn when the need is not monotone in the count, else by
+// bisection, where more GPUs never need more per GPU.
 type countRange struct {
 	step, last int
 	monotone   bool
 }
 
 func (e *Estimation) candidateCounts() countRange {
-	in, m := e.in, e.model
+	in := e.in
 	if in.workload != Inference {
-		return countRange{step: in.tp * in.pp, last: MaxGPUs / (in.tp * in.pp) * (in.tp * in.pp), monotone: true}
+		base := in.tp * in.pp
+		if in.pinnedDP {
+			return countRange{step: base * in.dp, last: base * in.dp, monotone: true}
+		}
+		return countRange{step: base, last: MaxGPUs / base * base, monotone: true}
 	}
+	// Inference: the counts for one replica, times the replicas the
+	// target sets, up to MaxGPUs.
+	r := e.replicaCounts()
+	r.step *= in.dp
+	r.last = min(r.last*in.dp, MaxGPUs/r.step*r.step)
+	return r
+}
+
+// replicaCounts is the GPU counts one inference replica may take.
+func (e *Estimation) replicaCounts() countRange {
+	in, m := e.in, e.model
 	if !m.KnownArchitecture {
 		// Only the weights are known, and they shrink with every GPU; the
 		// counts are the multiples of whatever the target pins.
@@ -179,7 +240,8 @@ func (e *Estimation) candidateCounts() countRange {
 		return countRange{step: step, last: MaxGPUs / step * step, monotone: true}
 	}
 	// Known shapes: the best layout changes with the count (6 GPUs are
-	// TP2×PP3 for 32 heads), so every count up to the most stages is tried.
+	// TP2×PP3 for 32 heads), so every count up to the most stages is
+	// tried.
 	tp := maxTensorParallel
 	if in.pinnedTP {
 		tp = in.tp
@@ -230,25 +292,6 @@ func (e *Estimation) largestPlaceable(r countRange) int {
 		}
 	}
 	return r.step
-}
-
-// unfitReason says why no count fits: what each GPU still needs when spread
-// as far as placement goes, and which parts do not shrink.
-func (e *Estimation) unfitReason(g GPU, usable int64, l Layout, c Components) string {
-	if usable <= 0 {
-		return fmt.Sprintf("%s offers no usable memory", g.Name)
-	}
-	parts := c.Parts()
-	parts = parts[:len(parts)-1] // the parts, not their total
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].Bytes > parts[j].Bytes })
-	var largest []string
-	for _, p := range parts[:3] {
-		if p.Bytes > 0 {
-			largest = append(largest, fmt.Sprintf("%s %s", p.Name, FormatGiB(p.Bytes)))
-		}
-	}
-	return fmt.Sprintf("no number of %s fits: even on %d GPUs (%s) each needs %s of the %s usable; the largest parts are %s",
-		g.Name, l.GPUs(), l, FormatGiB(c.Total), FormatGiB(usable), strings.Join(largest, ", "))
 }
 
 // String writes a layout as its non-trivial degrees.

@@ -83,13 +83,15 @@ func TestForGPUVLLMPaper(t *testing.T) {
 func TestForGPUUnfit(t *testing.T) {
 	t.Parallel()
 	// 64 sequences of 32k tokens of activations per GPU do not shrink with
-	// more data-parallel GPUs.
+	// more data-parallel GPUs. The search stops at MaxGPUs, and the need
+	// shown is the target's own layout's.
 	e := estimatePreset(t, Target{Workload: Training, Context: 32768, Batch: 64}, "llama-3.1-8b")
 	fit := e.ForGPU(gpu(t, "h100-80gb"))
 	assert.Zero(t, fit.GPUsRequired)
-	assert.Contains(t, fit.UnfitReason, "no number of h100-80gb fits: even on 1048576 GPUs")
-	assert.Contains(t, fit.UnfitReason, "the largest parts are activations")
-	assert.Greater(t, fit.PerGPU.Total, fit.Usable)
+	assert.Contains(t, fit.UnfitReason, "no number of h100-80gb fits: however many share the target, each needs at least 9716.99 GiB of the 79.65 GiB usable (on 4096 GPUs,")
+	assert.Contains(t, fit.UnfitReason, "its largest part, activations, 9714.00 GiB, does not shrink further with more GPUs; would help: recompute: selective or full,")
+	assert.Equal(t, e.Requirement().Components, fit.PerGPU)
+	assert.Equal(t, Layout{1, 1, 1, 0}, fit.Layout)
 }
 
 func TestPerGPULayouts(t *testing.T) {
@@ -109,7 +111,7 @@ func TestPerGPULayouts(t *testing.T) {
 		assert.Equal(t, tc.want, l, "%d GPUs", tc.gpus)
 	}
 	_, err := e.PerGPU(0)
-	assert.EqualError(t, err, "gpu count 0: want 1 to 1048576")
+	assert.EqualError(t, err, "gpu count 0: want 1 to 4096")
 	_, err = e.PerGPU(1000)
 	assert.EqualError(t, err, "1000 GPUs need 125 pipeline stages, more than the model's 80 layers")
 
@@ -119,7 +121,7 @@ func TestPerGPULayouts(t *testing.T) {
 	both := estimatePreset(t, Target{TensorParallel: 4, PipelineParallel: 2}, "llama-3-70b")
 	_, err = both.PerGPU(4)
 	assert.EqualError(t, err, "the target pins tensor_parallel 4 and pipeline_parallel 2: it runs on 8 GPUs, not 4")
-	training := estimatePreset(t, Target{Workload: Training, TensorParallel: 2, ZeROStage: 1}, "llama-3-8b")
+	training := estimatePreset(t, Target{Workload: Training, TensorParallel: 2, ZeROStage: ptr(1)}, "llama-3-8b")
 	l, err := training.LayoutFor(8)
 	require.NoError(t, err)
 	assert.Equal(t, Layout{2, 1, 4, 1}, l, "a pinned ZeRO stage 1 or 2 is kept")

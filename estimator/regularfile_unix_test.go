@@ -66,7 +66,7 @@ func TestNonRegularFilesRefused(t *testing.T) {
 	}{
 		{name: "targets file", fifo: "targets.yml",
 			read: func(dir string) error { _, err := ReadTargetsFile(filepath.Join(dir, "targets.yml")); return err },
-			want: "invalid target: DIR/targets.yml is a named pipe (FIFO), not a regular file"},
+			want: "DIR/targets.yml: cannot read the targets file: it is a named pipe (FIFO), not a regular file"},
 		{name: "hf_config", fifo: "fifo.json",
 			read: func(dir string) error { _, err := model.LoadHFConfig(filepath.Join(dir, "fifo.json")); return err },
 			want: "DIR/fifo.json is a named pipe (FIFO), not a regular file"},
@@ -106,9 +106,9 @@ func TestSpecialFilesRefused(t *testing.T) {
 		{"hf_config a device", func() error { _, err := model.LoadHFConfig("/dev/zero"); return err },
 			"/dev/zero is a device, not a regular file"},
 		{"targets file a device", func() error { _, err := ReadTargetsFile("/dev/zero"); return err },
-			"invalid target: /dev/zero is a device, not a regular file"},
+			"/dev/zero: cannot read the targets file: it is a device, not a regular file"},
 		{"targets file a directory", func() error { _, err := ReadTargetsFile(dir); return err },
-			fmt.Sprintf("invalid target: %s is a directory, not a regular file", dir)},
+			fmt.Sprintf("%s: cannot read the targets file: it is a directory, not a regular file", dir)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,10 +59,12 @@ type Target struct {
 	BlockSize    int  `json:"block_size,omitempty"`
 	EnforceEager bool `json:"enforce_eager,omitempty"`
 
-	TensorParallel   int  `json:"tensor_parallel,omitempty"`
-	PipelineParallel int  `json:"pipeline_parallel,omitempty"`
-	DataParallel     int  `json:"data_parallel,omitempty"`
-	ZeROStage        int  `json:"zero_stage,omitempty"`
+	TensorParallel   int `json:"tensor_parallel,omitempty"`
+	PipelineParallel int `json:"pipeline_parallel,omitempty"`
+	DataParallel     int `json:"data_parallel,omitempty"`
+	// ZeROStage is nil when not set: placement may then choose it. Stage
+	// 0, set, is plain DDP.
+	ZeROStage        *int `json:"zero_stage,omitempty"`
 	SequenceParallel bool `json:"sequence_parallel,omitempty"`
 
 	FlashAttention *bool     `json:"flash_attention,omitempty"`
@@ -74,6 +76,11 @@ type Target struct {
 	// the model (CUDA context, allocator reserve), in bytes.
 	MemoryUtilization float64 `json:"memory_utilization,omitempty"`
 	Overhead          *int64  `json:"overhead,omitempty"`
+
+	// Pinned says that the host whose agent reads the file is meant to run
+	// the target: the per-host alerts watch it there. It does not change
+	// the estimate.
+	Pinned bool `json:"pinned,omitempty"`
 
 	// resolved is what the targets file's parser made of the target while
 	// checking it, kept so that estimating it neither reads a file nor
@@ -331,8 +338,8 @@ func (t Target) validateFields(named bool) []fieldError {
 	positive("tensor_parallel", t.TensorParallel, maxParallel)
 	positive("pipeline_parallel", t.PipelineParallel, maxParallel)
 	positive("data_parallel", t.DataParallel, maxParallel)
-	if t.ZeROStage < 0 || t.ZeROStage > 3 {
-		errs = append(errs, fieldErrorf("zero_stage", "must be 0, 1, 2 or 3, got %d", t.ZeROStage))
+	if z := t.ZeROStage; z != nil && (*z < 0 || *z > 3) {
+		errs = append(errs, fieldErrorf("zero_stage", "must be 0, 1, 2 or 3, got %d", *z))
 	}
 	if u := t.MemoryUtilization; u < 0 || u > 1 || u != u {
 		errs = append(errs, fieldErrorf("memory_utilization", "must be more than 0 and at most 1, got %v", u))
@@ -392,7 +399,7 @@ func (t Target) validateCombination() []fieldError {
 			set   bool
 		}{
 			{"gradient_dtype", t.GradientDType != ""}, {"optimizer", t.Optimizer != ""},
-			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != 0},
+			{"optimizer_dtype", t.OptimizerDType != ""}, {"zero_stage", t.ZeROStage != nil},
 			{"recompute", t.Recompute != ""}, {"sequence_parallel", t.SequenceParallel},
 			{"optimizer_in_backward", t.OptimizerInBackward}, {"offload", t.Offload != ""},
 		} {
@@ -403,8 +410,12 @@ func (t Target) validateCombination() []fieldError {
 	} else if t.MaxBatchedTokens != 0 {
 		errs = append(errs, fieldErrorf("max_batched_tokens", "applies to inference, not %s", t.Workload))
 	}
-	if t.Offload == OffloadParams && t.ZeROStage != 3 {
-		errs = append(errs, fieldErrorf("offload", "params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage %d", t.ZeROStage))
+	if z := t.ZeROStage; t.Offload == OffloadParams && (z == nil || *z != 3) {
+		got := "unset"
+		if z != nil {
+			got = fmt.Sprint(*z)
+		}
+		errs = append(errs, fieldErrorf("offload", "params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage %s", got))
 	}
 	return errs
 }

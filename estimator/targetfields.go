@@ -92,8 +92,8 @@ var targetFields = []TargetField{
 		func(t *Target, v int) { t.PipelineParallel = v }),
 	intField("data_parallel", "Data-parallel degree (inference: replicas); default 1.", 1, maxParallel,
 		func(t *Target, v int) { t.DataParallel = v }),
-	intField("zero_stage", "ZeRO stage 0-3: 1 shards optimizer states, 2 also gradients, 3 also weights (default 0).", 0, 3,
-		func(t *Target, v int) { t.ZeROStage = v }),
+	intField("zero_stage", "ZeRO stage 0-3: 0 is plain DDP, 1 shards optimizer states, 2 also gradients, 3 also weights (default: 3 with more than one data-parallel GPU, else 0).", 0, 3,
+		func(t *Target, v int) { t.ZeROStage = &v }),
 	boolField("sequence_parallel", "Training: Megatron sequence parallelism, which splits the activations that tensor parallelism leaves whole.",
 		func(t *Target, v bool) { t.SequenceParallel = v }),
 	boolField("flash_attention", "FlashAttention: no s×s attention matrix is stored (default true).",
@@ -109,6 +109,8 @@ var targetFields = []TargetField{
 			t.MemoryUtilization = u
 			return nil
 		}},
+	boolField("pinned", "This host is meant to run the target: the per-host alerts (VramfitTargetNoLongerFits, VramfitTargetExceedsHardware) watch it here. No effect on the estimate.",
+		func(t *Target, v bool) { t.Pinned = v }),
 	{Key: "overhead", Help: "Per-GPU memory outside the model: CUDA context and allocator reserve (default 1GiB).",
 		kind: kindSize, set: func(t *Target, v string) error {
 			b, err := ParseSize(v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -48,14 +49,28 @@ func LoadTargets(path string) ([]Target, error) {
 func ReadTargetsFile(path string) ([]byte, error) {
 	f, _, err := model.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
+		return nil, unreadable(path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxTargetsFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrInvalidTarget, path, err)
+		return nil, unreadable(path, err)
 	}
 	return data, nil
+}
+
+// unreadable is the error of a targets file that cannot be read: the file
+// and the reason ("targets.yml: cannot read the targets file: no such file
+// or directory"), without the name of the system call or the path twice.
+func unreadable(path string, err error) error {
+	reason := err.Error()
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) {
+		reason = pathErr.Err.Error()
+	} else if rest, ok := strings.CutPrefix(reason, path+" "); ok {
+		reason = "it " + rest // "it is a directory, not a regular file"
+	}
+	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason, cause: err}
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:
@@ -156,7 +171,7 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 		if errors.Is(err, io.EOF) {
 			p.fileError(emptyFile)
 		} else {
-			p.yamlError(err)
+			p.yamlError(err, data)
 		}
 		return nil, false
 	}
@@ -164,7 +179,7 @@ func (p *targetsParser) document(data []byte) (*yaml.Node, bool) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			p.yamlError(err)
+			p.yamlError(err, data)
 			return nil, false
 		}
 		p.errorf(line, "", "", "a second YAML document; a targets file holds one")
@@ -200,10 +215,17 @@ func (p *targetsParser) fileError(msg string) {
 	p.errs = append(p.errs, &TargetError{Where: p.file, Msg: msg})
 }
 
-// yamlError reports a YAML syntax error as file:line: message.
-func (p *targetsParser) yamlError(err error) {
+// yamlError reports a YAML syntax error of data as file:line: message, at
+// the line of the fault rather than the line yaml names.
+func (p *targetsParser) yamlError(err error, data []byte) {
 	if m := lineInMessage.FindStringSubmatch(err.Error()); m != nil {
-		p.errs = append(p.errs, &TargetError{Where: p.file + ":" + m[1], Msg: m[2]})
+		reported, _ := strconv.Atoi(m[1])
+		line, hint := syntaxFault(data, m[2], reported)
+		msg := m[2]
+		if hint != "" {
+			msg += "; " + hint
+		}
+		p.errs = append(p.errs, &TargetError{Where: fmt.Sprintf("%s:%d", p.file, line), Msg: msg})
 		return
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -250,7 +272,7 @@ func (p *targetsParser) mapping(n *yaml.Node, path string, valid map[string]bool
 		case k.Kind != yaml.ScalarNode:
 			p.errorf(k.Line, path, "", "keys must be plain names")
 		case !valid[k.Value]:
-			p.errorf(k.Line, path, "", "unknown field %q; valid: %s", trimForError(k.Value), strings.Join(sortedKeys(valid), ", "))
+			p.errorf(k.Line, path, "", "%s", unknownField(k.Value, sortedKeys(valid)))
 		case out[k.Value].value != nil:
 			p.errorf(k.Line, path, k.Value, "given twice; the first is at line %d", out[k.Value].line)
 		default:

@@ -16,7 +16,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/targets/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; valid: allow_long_context, batch, block_size, context, data_parallel, enforce_eager, engine, engine_profile, flash_attention, gradient_dtype, kv_cache_dtype, lora, max_batched_tokens, max_num_seqs, memory_utilization, method, model, name, nvlink, offload, optimizer, optimizer_dtype, optimizer_in_backward, overhead, pipeline_parallel, precision, recompute, sequence_parallel, tensor_parallel, workload, zero_stage`,
+		"invalid-unknown-field.yml": `:4: targets[0]: unknown field "batchh"; did you mean batch?`,
 		"invalid-batch-zero.yml":    `:6: targets[1].batch: must be at least 1, got 0`,
 		"invalid-context-zero.yml":  `:4: targets[0].context: must be at least 1, got 0`,
 		"invalid-wrong-type.yml":    `:4: targets[0].batch: must be an integer, got str "four"`,
@@ -35,9 +35,13 @@ func TestLoadTargetsInvalid(t *testing.T) {
 		"invalid-two-documents.yml":     `:4: a second YAML document; a targets file holds one`,
 		"invalid-lora-inference.yml":    `:4: targets[0].lora: applies to workloads lora and qlora, not inference`,
 		"invalid-hf-config-missing.yml": `:3: targets[0].model: open testdata/targets/models/missing/config.json: no such file or directory`,
-		"invalid-syntax.yml":            `:4: found character that cannot start any token`,
-		"invalid-alias-bomb.yml":        `:2: aliases (*a) are not supported in a targets file`,
-		"invalid-model-field.yml":       `:3: targets[0].model: unknown field "foo"; valid: architecture, hf_config, parameters, preset`,
+		"invalid-syntax.yml":            `:4: found character that cannot start any token; line 4 is indented with a tab; YAML indents with spaces only`,
+		// yaml names line 6, where the second target begins; the fault is on line 9.
+		"invalid-indentation.yml": `:9: did not find expected key; line 9 is indented by 5 spaces, which lines up with none of the blocks above it (indented by 0, 2, 4, 6)`,
+		"invalid-misspelt-field.yml": `:4: targets[0]: unknown field "tensor_paralel"; did you mean tensor_parallel?` + "\n" +
+			dir + `invalid-misspelt-field.yml:6: targets[1].model: set one of preset, parameters, architecture or hf_config`,
+		"invalid-alias-bomb.yml":  `:2: aliases (*a) are not supported in a targets file`,
+		"invalid-model-field.yml": `:3: targets[0].model: unknown field "foo"; valid: architecture, hf_config, parameters, preset`,
 		"invalid-architecture-field.yml": `:4: targets[0].model.architecture: unknown field "hiden_layers"; valid: activation_function, ` +
 			`attention_bias, attention_chunk_size, decoder_sparse_step, experts_per_token, first_k_dense_replace, head_dim, hidden_act, ` +
 			`hidden_size, interleave_moe_layer_step, intermediate_size, intermediate_size_mlp, kv_lora_rank, layer_types, lm_head_bias, ` +

@@ -39,16 +39,16 @@ func TestEngineBytesPerParameter(t *testing.T) {
 		{"deepspeed zero 0", Target{Engine: EngineDeepSpeed}, 2 + 2 + 4 + 12, 0},
 		// ZeRO-3 on one GPU: 18 (estimate_zero3_model_states_mem_needs in
 		// https://github.com/deepspeedai/DeepSpeed/blob/master/deepspeed/runtime/zero/stage3.py).
-		{"deepspeed zero 3", Target{Engine: EngineDeepSpeed, ZeROStage: 3}, 18, 0},
+		{"deepspeed zero 3", Target{Engine: EngineDeepSpeed, ZeROStage: ptr(3)}, 18, 0},
 		// ZeRO-2 on one GPU: 2 + 18 (estimate_zero2_model_states_mem_needs
 		// since 0.14.3, 2·P + 18·P/N).
-		{"deepspeed zero 2", Target{Engine: EngineDeepSpeed, ZeROStage: 2}, 2 + 18, 0},
+		{"deepspeed zero 2", Target{Engine: EngineDeepSpeed, ZeROStage: ptr(2)}, 2 + 18, 0},
 		// ZeRO-2 offloading the optimizer: 2·P on the GPU (the same).
-		{"deepspeed zero 2 offload", Target{Engine: EngineDeepSpeed, ZeROStage: 2, Offload: OffloadOptimizer}, 2, 16 * 1.5},
+		{"deepspeed zero 2 offload", Target{Engine: EngineDeepSpeed, ZeROStage: ptr(2), Offload: OffloadOptimizer}, 2, 16 * 1.5},
 		// Offloading the optimizer: the GPU keeps the weights; the host the
 		// master weights, states and fp32 gradients, with DeepSpeed's 1.5.
-		{"deepspeed offload optimizer", Target{Engine: EngineDeepSpeed, ZeROStage: 3, Offload: OffloadOptimizer}, 2, 16 * 1.5},
-		{"deepspeed offload params", Target{Engine: EngineDeepSpeed, ZeROStage: 3, Offload: OffloadParams}, 0, 18 * 1.5},
+		{"deepspeed offload optimizer", Target{Engine: EngineDeepSpeed, ZeROStage: ptr(3), Offload: OffloadOptimizer}, 2, 16 * 1.5},
+		{"deepspeed offload params", Target{Engine: EngineDeepSpeed, ZeROStage: ptr(3), Offload: OffloadParams}, 0, 18 * 1.5},
 		{"neutral offload optimizer", Target{Offload: OffloadOptimizer}, 2, 2 + 12},
 	}
 	for _, tc := range tests {
@@ -148,7 +148,7 @@ func TestEngineValidation(t *testing.T) {
 			`engine_profile: "torchtune-0.2" is not a profile of engine vllm; valid: vllm-v0-0.6, vllm-v0-0.7, vllm-v1, vllm-v1-0.18`},
 		{Target{EngineProfile: "vllm-v1"}, `engine_profile: engine neutral has no profiles for the inference workload`},
 		{Target{Workload: Training, Offload: OffloadParams},
-			`offload: params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage 0`},
+			`offload: params needs zero_stage 3 (ZeRO-3 or FSDP full sharding gathers the offloaded parameters layer by layer), got zero_stage unset`},
 		{Target{Offload: OffloadOptimizer}, `offload: applies to training workloads, not inference`},
 		{Target{OptimizerInBackward: true}, `optimizer_in_backward: applies to training workloads, not inference`},
 		{Target{Workload: Training, Engine: EngineDeepSpeed, Method: RuleOfThumb},

@@ -25,7 +25,7 @@ func TestModelStatesZeRO(t *testing.T) {
 	}
 	for _, tc := range tests {
 		e, err := Estimate(Target{Name: "zero", Model: model.ModelSource{Parameters: 7.5e9}, Workload: Training,
-			DataParallel: 64, ZeROStage: tc.stage})
+			DataParallel: 64, ZeROStage: ptr(tc.stage)})
 		if !assert.NoError(t, err) {
 			continue
 		}
@@ -42,7 +42,7 @@ func TestModelStatesDeepSpeedZeRO3(t *testing.T) {
 	t5 := model.Model{Name: "t5-large", KnownArchitecture: true, Parameters: 737_670_000, ActiveParameters: 737_670_000,
 		Layers: 1, LayerParameters: 32_900_000, EmbeddingParameters: 737_670_000 - 32_900_000, TiedEmbeddings: true,
 		HiddenSize: 1024, Heads: 16, KVHeads: 16, HeadDim: 64}
-	e := estimateModel(t, Target{Workload: Training, GradientDType: "fp32", DataParallel: 4, ZeROStage: 3}, t5)
+	e := estimateModel(t, Target{Workload: Training, GradientDType: "fp32", DataParallel: 4, ZeROStage: ptr(3)}, t5)
 	got := modelStateBytes(e.Requirement().Components)
 	assert.Equal(t, int64(4*32_900_000+18*737_670_000/4), got)
 	assert.InDelta(t, 3291, float64(got)/(1<<20), 0.5)

@@ -233,11 +233,12 @@ func TestScrapeFloorServesTheSameSeries(t *testing.T) {
 }
 
 // The series /metrics serves grow as scrapegrid.Series says: 9 per GPU,
-// 12 per target and one more per inference target, plus 8.
+// 13 per target and one more per inference target, plus 8, plus 2 once
+// there are GPUs.
 func TestSeriesCount(t *testing.T) {
 	for _, tt := range []struct{ gpus, targets, series int }{
 		// Counted by hand from the families' definitions (docs/metrics.md).
-		{0, 0, 8}, {1, 0, 17}, {1, 1, 30}, {1, 2, 42}, {8, 10, 80 + 125},
+		{0, 0, 8}, {1, 0, 19}, {1, 1, 33}, {1, 2, 46}, {8, 10, 82 + 135},
 	} {
 		assert.Equal(t, tt.series, scrapegrid.Series(tt.gpus, tt.targets), "formula for %d GPUs, %d targets", tt.gpus, tt.targets)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func newCheckConfigCommand(app *kingpin.Application) command {
-	clause := app.Command("check-config", "Validate a targets file and exit: 0 when every target is valid, else 1 and each error (file:line: field: why).")
+	clause := app.Command("check-config", "Validate a targets file and exit: 0 when every target is valid, else 1 and each error (file:line: field: why). Warnings go to stderr and do not fail.")
 	var file string
 	clause.Arg("file", "Targets file (YAML).").Required().StringVar(&file)
 	return command{clause: clause, run: func(e env) int {
@@ -22,7 +22,13 @@ func newCheckConfigCommand(app *kingpin.Application) command {
 			fmt.Fprintln(e.stderr, err)
 			return 1
 		}
-		fmt.Fprintf(e.stdout, "%s: %s\n", file, summary(targets.Estimations()))
+		estimations := targets.Estimations()
+		for i, est := range estimations {
+			for _, w := range est.Warnings() {
+				fmt.Fprintf(e.stderr, "%s: targets[%d] (%s): warning: %s\n", file, i, est.Report(nil).Target, w)
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n", file, summary(estimations))
 		return 0
 	}}
 }

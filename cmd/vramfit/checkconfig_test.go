@@ -41,8 +41,8 @@ func TestCheckConfig(t *testing.T) {
 		{"invalid, second error", []string{bad}, 1, "", bad + ":3: targets[1].name: duplicate name \"chat\""},
 		// The messages docs/reliability.md gives.
 		{"missing file", []string{filepath.Join(dir, "none.yml")}, 1, "",
-			"invalid target: open " + filepath.Join(dir, "none.yml") + ": no such file or directory\n"},
-		{"a directory", []string{dir}, 1, "", "invalid target: " + dir + " is a directory, not a regular file\n"},
+			filepath.Join(dir, "none.yml") + ": cannot read the targets file: no such file or directory\n"},
+		{"a directory", []string{dir}, 1, "", dir + ": cannot read the targets file: it is a directory, not a regular file\n"},
 		{"no file given", nil, 2, "", "required argument 'file' not provided"},
 	}
 	for _, tt := range tests {
@@ -53,6 +53,17 @@ func TestCheckConfig(t *testing.T) {
 			assert.Contains(t, stderr, tt.stderr)
 		})
 	}
+}
+
+// Warnings are printed, and do not fail the check.
+func TestCheckConfigWarnings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "long.yml")
+	require.NoError(t, os.WriteFile(file, []byte("targets:\n  - {name: a, model: {preset: gpt2}}\n"+
+		"  - {name: long, model: {preset: llama-3-8b}, context: 100000, allow_long_context: true}\n"), 0o600))
+	status, stdout, stderr := runCheckConfig(file)
+	assert.Equal(t, 0, status)
+	assert.Equal(t, file+": 2 valid targets (2 inference)\n", stdout)
+	assert.Regexp(t, `^\Q`+file+`: targets[1] (long): warning: \E.*100000.*8192`, stderr)
 }
 
 // The example targets shipped with vramfit stay valid.

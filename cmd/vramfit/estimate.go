@@ -348,9 +348,12 @@ func verdict(r estimator.Report) string {
 	case r.GPU == nil:
 		return fmt.Sprintf("%d in the target's own layout (%s); give --gpu to count the GPUs of a kind", r.GPUs, layout)
 	case *r.GPUsRequired == 0:
-		return fmt.Sprintf("DOES NOT FIT: %s", r.UnfitReason)
+		return fmt.Sprintf("DOES NOT FIT: %s (the parts above are those of the target's own layout: %s)", r.UnfitReason, layout)
 	}
 	s := fmt.Sprintf("FITS on %d × %s (%s, %s GiB each)", *r.GPUsRequired, r.GPU.Name, layout, gib(r.GPU.MemoryBytes))
+	if len(r.Chosen) > 0 {
+		s += fmt.Sprintf("; chosen, as the target leaves them open: %s", strings.Join(r.Chosen, ", "))
+	}
 	if r.ReplicasPerGPU > 1 {
 		s += fmt.Sprintf("; %d copies fit on one", r.ReplicasPerGPU)
 	}
@@ -369,8 +372,12 @@ func listModels(w io.Writer) {
 func listGPUs(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintln(tw, "GPU\tMEMORY_BYTES\tGIB")
+	fmt.Fprintln(tw, "GPU\tMEMORY_BYTES\tGIB\tALIASES")
 	for _, g := range estimator.GPUs() {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Name, g.MemoryBytes, gib(g.MemoryBytes))
+		aliases := strings.Join(estimator.GPUAliases(g.Name), ", ")
+		if aliases == "" {
+			aliases = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", g.Name, g.MemoryBytes, gib(g.MemoryBytes), aliases)
 	}
 }

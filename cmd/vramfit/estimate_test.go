@@ -123,8 +123,24 @@ func TestEstimateTableUnfit(t *testing.T) {
 	status, stdout, _ := runEstimate(t, "--model", "llama-3.1-8b", "--workload", "training", "--context", "32768",
 		"--batch", "64", "--gpu", "h100-80gb")
 	require.Equal(t, 0, status)
-	assert.Contains(t, squeeze(stdout), "gpus DOES NOT FIT: no number of h100-80gb fits: even on 1048576 GPUs")
+	out := squeeze(stdout)
+	assert.Contains(t, out, "gpus DOES NOT FIT: no number of h100-80gb fits: however many share the target, each needs at least 9716.99 GiB")
+	assert.Contains(t, out, "its largest part, activations, 9714.00 GiB, does not shrink further with more GPUs; would help: recompute: selective or full")
+	// The parts shown are the target's own layout's, one GPU: all 14.96
+	// GiB of bf16 weights, not a 4096th of them.
+	assert.Contains(t, out, " weights 14.96\n")
+	assert.Contains(t, out, "(the parts above are those of the target's own layout: tensor_parallel 1, pipeline_parallel 1)")
 	assert.Contains(t, stdout, "recompute=none")
+}
+
+// What the target sets is kept: two replicas of TP 2 take four GPUs, and
+// the verdict names the field placement chose.
+func TestEstimateTableReplicas(t *testing.T) {
+	t.Parallel()
+	status, stdout, _ := runEstimate(t, "--model", "llama-3-70b", "--tensor-parallel", "2", "--data-parallel", "2", "--gpu", "h100-80gb")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "gpus FITS on 4 × h100-80gb (tensor_parallel 2, pipeline_parallel 1, data_parallel 2, 79.65 GiB each); "+
+		"chosen, as the target leaves them open: pipeline_parallel")
 }
 
 func TestEstimateRuleOfThumb(t *testing.T) {
@@ -170,7 +186,7 @@ func TestEstimateErrors(t *testing.T) {
 		{[]string{"--model", "gpt2", "--gpu", "24G"}, 2, "vramfit estimate: --gpu: gpu \"24G\" is neither a catalog name"},
 		{[]string{"--config.file", "x.yml", "--batch", "2", "--model", "gpt2"}, 2,
 			"vramfit estimate: --config.file takes the targets from the file; drop --batch, --model (only --gpu, --method and --output combine with it)\n"},
-		{[]string{"--config.file", "missing.yml"}, 2, "vramfit estimate: invalid target: open missing.yml: no such file or directory\n"},
+		{[]string{"--config.file", "missing.yml"}, 2, "vramfit estimate: missing.yml: cannot read the targets file: no such file or directory\n"},
 		{[]string{"--model", "llama-3-8b", "--tensor-parallel", "3"}, 1,
 			"vramfit estimate: target \"llama-3-8b\": tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32\n"},
 		{[]string{"--model", "gpt2", "--output", "xml"}, 2, "vramfit: error: enum value must be one of table,json, got 'xml', try --help\n"},
@@ -185,11 +201,26 @@ func TestEstimateErrors(t *testing.T) {
 	}
 }
 
+// A GPU family of several sizes is refused rather than read as one of them,
+// and a size with decimals (a total copied from an engine's log) is taken.
+func TestEstimateGPUNames(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "gpt2", "--gpu", "a100")
+	assert.Equal(t, 2, status)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "vramfit estimate: --gpu: gpu \"a100\" names several catalog GPUs of different memory; name one: a100-40gb, a100-80gb\n", stderr)
+	status, stdout, _ = runEstimate(t, "--model", "gpt2", "--gpu", "79.19GiB")
+	require.Equal(t, 0, status)
+	assert.Contains(t, squeeze(stdout), "FITS on 1 × 79.19GiB")
+}
+
 func TestEstimateLists(t *testing.T) {
 	t.Parallel()
 	status, stdout, _ := runEstimate(t, "--list-gpus")
 	require.Equal(t, 0, status)
-	assert.Contains(t, squeeze(stdout), "h100-80gb 85520809984 79.65\n")
+	assert.Contains(t, squeeze(stdout), "GPU MEMORY_BYTES GIB ALIASES\n")
+	assert.Contains(t, squeeze(stdout), "h100-80gb 85520809984 79.65 h100, h100-sxm, h100-sxm-80gb\n")
+	assert.Contains(t, squeeze(stdout), "a100-80gb 85899345920 80.00 -\n", "a100 names two sizes: no alias")
 	status, stdout, _ = runEstimate(t, "--list-models")
 	require.Equal(t, 0, status)
 	assert.Contains(t, stdout, "llama-3-70b")

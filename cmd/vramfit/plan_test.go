@@ -151,11 +151,12 @@ func TestPlanFleet(t *testing.T) {
 		got = append(got, verdict{h.Instance, h.GPUsRequired, h.FitsNow, h.FitsWhenIdle, h.HeadroomBytes >= 0, len(h.Devices), h.UnfitReason != ""})
 	}
 	// Hosts in instance order. The A100 host's GPU model is the whole
-	// A100, but it has one: the other is split into MIG instances.
+	// A100, but it has one: the other is split into MIG instances, which
+	// a two-GPU target cannot span.
 	assert.Equal(t, []verdict{
 		{"dgx-h100:9847", 2, true, true, true, 2, false},
 		{"h200:9847", 1, false, true, false, 1, false},
-		{"mig-a100:9847", 2, false, false, false, 2, false},
+		{"mig-a100:9847", 2, false, false, false, 1, false},
 		{"rtx4090x2:9847", 4, false, false, false, 2, false},
 	}, got)
 	assert.Equal(t, 1, p.HostsFitNow)

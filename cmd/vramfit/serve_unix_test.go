@@ -102,7 +102,7 @@ func TestServeFIFOTargets(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(path, 0o600))
 	var out bytes.Buffer
 	assert.Equal(t, 1, run([]string{"check-config", path}, &out, &out))
-	assert.Contains(t, out.String(), path+" is a named pipe (FIFO), not a regular file")
+	assert.Contains(t, out.String(), path+": cannot read the targets file: it is a named pipe (FIFO), not a regular file")
 
 	reload := func() (int, string) {
 		resp, err := testClient.Post(base+"/-/reload", "", nil)

@@ -58,9 +58,15 @@ func TargetsFile(n int) []byte {
 //	8 (build, driver, reload ×2, scrape success and duration ×2 each)
 //	+ 9 per GPU (info, up, memory total, used, free and reserved,
 //	  utilisation, temperature, power)
-//	+ 12 per target (info, 7 required_bytes components, gpus_required,
-//	  fits, fits_when_idle, headroom)
-//	+ 1 per inference target (max_batch): ⌈targets/2⌉ of them.
+//	+ 13 per target (info, pinned, 7 required_bytes components,
+//	  gpus_required, fits, fits_when_idle, headroom)
+//	+ 1 per inference target (max_batch): ⌈targets/2⌉ of them
+//	+ 2 once there are GPUs to place the targets on (fit_together,
+//	  fit_together_when_idle).
 func Series(gpus, targets int) int {
-	return 8 + 9*gpus + 12*targets + (targets+1)/2
+	n := 8 + 9*gpus + 13*targets + (targets+1)/2
+	if gpus > 0 {
+		n += 2
+	}
+	return n
 }

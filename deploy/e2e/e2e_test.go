@@ -122,6 +122,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Log("== the status page in Chromium")
 	w.checkStatusPage(t)
 
+	t.Log("== the status page of every built-in fleet")
+	w.checkFleetPages(t)
+
 	t.Log("== a reload that fails")
 	w.failReload(t)
 
@@ -491,6 +494,10 @@ func (w *world) failReload(t *testing.T) {
 	logged, err := os.ReadFile(w.agent.log)
 	require.NoError(t, err)
 	require.Contains(t, string(logged), filepath.Base(w.agent.targets)+":", "the log names the file and line")
+	// The status page has the banner, with the file and line.
+	page := pageText(w.headless(t, w.agent.url("/"), "--dump-dom"))
+	require.Contains(t, page, "The last reload of the targets file "+w.agent.targets+" failed", "the status page's banner")
+	require.Contains(t, page, filepath.Base(w.agent.targets)+":5: targets[0].model: the model cannot be resolved", "the error names the file and line")
 	w.prom.waitAlerts(t, alertsAfterFailedReload)
 }
 

@@ -25,6 +25,11 @@ var parameterCountSyntax = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?(?:[eE]([
 // suffixExponents maps a suffix to its power of ten.
 var suffixExponents = map[string]int{"": 0, "k": 3, "m": 6, "b": 9, "t": 12}
 
+// minBareParameters is the smallest count written without a suffix or an
+// exponent: "7" is seven parameters, which no one plans GPUs for, and
+// almost certainly a count of billions whose B was left out.
+const minBareParameters = 1_000_000
+
 // maxParameterCountText bounds the input before any parsing.
 const maxParameterCountText = 64
 
@@ -71,6 +76,10 @@ func ParseParameterCount(s string) (ParameterCount, error) {
 	if !value.IsInt64() || value.Int64() > MaxParameters {
 		return 0, invalidf("parameter count %q is above the limit of 1e15", s)
 	}
+	if suffix == "" && expPart == "" && value.Int64() < minBareParameters {
+		return 0, invalidf("parameter count %q means %s parameters; did you mean %sB? A count without a suffix (K, M, B, T) or an exponent must be at least 1000000",
+			s, value, text)
+	}
 	return ParameterCount(value.Int64()), nil
 }
 
@@ -89,13 +98,18 @@ func (p *ParameterCount) UnmarshalYAML(node *yaml.Node) error {
 }
 
 // String writes the count with the largest suffix that keeps it exact with
-// at most three decimals (70B, 7.24B, 1.5T), else as a plain integer; the
-// result parses back to the same count.
+// at most three decimals (70B, 7.24B, 1.5T), else as a plain integer (with
+// an exponent below minBareParameters: 500e0); the result parses back to
+// the same count.
 func (p ParameterCount) String() string {
-	units := []struct {
+	type unit struct {
 		suffix string
 		size   int64
-	}{{"T", 1e12}, {"B", 1e9}, {"M", 1e6}}
+	}
+	units := []unit{{"T", 1e12}, {"B", 1e9}, {"M", 1e6}}
+	if p < minBareParameters { // a bare integer this small does not parse
+		units = []unit{{"K", 1e3}}
+	}
 	for _, u := range units {
 		if int64(p) < u.size || int64(p)%(u.size/1000) != 0 {
 			continue
@@ -106,6 +120,9 @@ func (p ParameterCount) String() string {
 		}
 		frac := strings.TrimRight(strconv.FormatInt(1000+rest, 10)[1:], "0")
 		return strconv.FormatInt(whole, 10) + "." + frac + u.suffix
+	}
+	if p < minBareParameters {
+		return strconv.FormatInt(int64(p), 10) + "e0"
 	}
 	return strconv.FormatInt(int64(p), 10)
 }

@@ -35,6 +35,10 @@ func TestParseParameterCount(t *testing.T) {
 		{in: "0", wantErr: `parameter count "0" must be greater than 0`},
 		{in: "0.0B", wantErr: `parameter count "0.0B" must be greater than 0`},
 		{in: "1.5", wantErr: `parameter count "1.5" is not a whole number of parameters`},
+		{in: "7", wantErr: `parameter count "7" means 7 parameters; did you mean 7B? A count without a suffix (K, M, B, T) or an exponent must be at least 1000000`},
+		{in: "999999", wantErr: `parameter count "999999" means 999999 parameters; did you mean 999999B? A count without a suffix (K, M, B, T) or an exponent must be at least 1000000`},
+		{in: "1000000", want: 1_000_000},
+		{in: "7e0", want: 7},
 		{in: "1.0000000001B", wantErr: `parameter count "1.0000000001B" is not a whole number of parameters`},
 		{in: "1001T", wantErr: `parameter count "1001T" is above the limit of 1e15`},
 		{in: "1e999", wantErr: `parameter count "1e999" is above the limit of 1e15`},
@@ -70,8 +74,10 @@ func TestParameterCountString(t *testing.T) {
 		{125_000_000, "125M"},
 		{124_439_808, "124439808"},
 		{6_738_415_616, "6738415616"},
-		{500, "500"},
-		{1_000, "1000"},
+		{500, "500e0"},
+		{1_000, "1K"},
+		{1_500, "1.5K"},
+		{1_000_000, "1M"},
 		{1_001_000, "1.001M"},
 	}
 	for _, tc := range tests {

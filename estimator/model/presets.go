@@ -140,17 +140,17 @@ func LookupPreset(name string) (Model, error) {
 	for _, p := range presets() {
 		names = append(names, p.Name)
 	}
-	if suggestions := closeNames(key, names); len(suggestions) > 0 {
+	if suggestions := CloseNames(key, names); len(suggestions) > 0 {
 		return Model{}, invalidf("unknown model preset %.64q; did you mean %s?", name, strings.Join(suggestions, " or "))
 	}
 	return Model{}, invalidf("unknown model preset %.64q; known presets: %s", name, strings.Join(names, ", "))
 }
 
-// closeNames returns the names a mistyped one most likely meant: the one
+// CloseNames returns the names a mistyped one most likely meant: the one
 // equal to it once punctuation is dropped (llama3-70b, Llama_3_70B), else
 // those the fewest edits away (at most two), else those that contain it
 // (qwen → qwen2.5-7b).
-func closeNames(typed string, names []string) []string {
+func CloseNames(typed string, names []string) []string {
 	key := alphanumeric(typed)
 	if key == "" || len(key) > 64 {
 		return nil

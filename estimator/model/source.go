@@ -100,9 +100,9 @@ func (s ModelSource) validate() error {
 	case 1:
 		return nil
 	case 0:
-		return invalidf("model: set one of preset, parameters, architecture or hf_config")
+		return invalidf("set one of preset, parameters, architecture or hf_config")
 	default:
-		return invalidf("model: %s are set; set exactly one of preset, parameters, architecture or hf_config",
+		return invalidf("%s are set; set exactly one of preset, parameters, architecture or hf_config",
 			strings.Join(set, " and "))
 	}
 }

@@ -90,9 +90,9 @@ func TestModelSourceErrors(t *testing.T) {
 		doc  string
 		want string
 	}{
-		{"nothing set", "model: {}", "model: set one of preset, parameters, architecture or hf_config"},
+		{"nothing set", "model: {}", "set one of preset, parameters, architecture or hf_config"},
 		{"two set", "model: {preset: gpt2, parameters: 124M}",
-			"model: preset and parameters are set; set exactly one of preset, parameters, architecture or hf_config"},
+			"preset and parameters are set; set exactly one of preset, parameters, architecture or hf_config"},
 		{"unknown preset", "model: {preset: gpt5}", `unknown model preset "gpt5"; did you mean gpt2?`},
 		{"inline architecture without model_type", "model: {architecture: {hidden_size: 8}}",
 			"model_type is required; supported: cohere, deepseek_v2, deepseek_v3, gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_oss, granite, kimi_k2, llama, llama4, llama4_text, mistral, mistral3, mixtral, olmo2, phi, phi3, phimoe, qwen2, qwen2_moe, qwen3, qwen3_moe"},

@@ -1,0 +1,42 @@
+package estimator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// PublicError writes err, an error of loading a targets file, for a page
+// that anyone who reaches the agent may read. An error about a value of the
+// targets file is shown as it is: the file's targets are on that page
+// anyway. An error from resolving a model quotes what it read elsewhere (a
+// config.json, a safetensors header, whatever file an hf_config names), so
+// only its place is shown; the agent's log and check-config have the rest.
+func PublicError(err error) string {
+	var lines []string
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(joinedErrors); ok {
+			for _, e := range joined {
+				walk(e)
+			}
+			return
+		}
+		var te *TargetError
+		switch {
+		case !errors.As(err, &te):
+			lines = append(lines, "the targets file cannot be loaded; the agent's log says why")
+		case te.Field == "model" && te.cause != nil:
+			shown := *te
+			shown.Msg = "the model cannot be resolved; the agent's log and vramfit check-config say why"
+			lines = append(lines, shown.Error())
+		default:
+			lines = append(lines, te.Error())
+		}
+	}
+	walk(err)
+	if n := len(lines); n > maxPrintedErrors {
+		lines = append(lines[:maxPrintedErrors], fmt.Sprintf("(and %d more errors)", n-maxPrintedErrors))
+	}
+	return strings.Join(lines, "\n")
+}
