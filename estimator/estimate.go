@@ -103,13 +103,49 @@ func Estimate(t Target) (*Estimation, error) {
 	}
 	m, err := t.resolveModel()
 	if err != nil {
-		return nil, &TargetError{Where: fmt.Sprintf("target %q", t.Name), Field: "model", Msg: err.Error(), cause: err}
+		return nil, &TargetError{Where: fmt.Sprintf("target %q", t.Name), Field: "model", Msg: err.Error(), Cause: err}
 	}
 	e, errs := newEstimation(t, m)
 	if len(errs) > 0 {
 		return nil, targetErrors(fmt.Sprintf("target %q", t.Name), errs)
 	}
 	return e, nil
+}
+
+// ResolveTarget is Estimate's first step for a targets file's parser: it
+// checks every field of t, resolves its model (a relative hf_config against
+// dir) and settles its estimation on that model. The target it returns keeps
+// that estimation, so that Estimate of it, while unchanged, reads and
+// checks nothing again. Each error names its field; Where is left for the
+// caller to fill in (a file and line).
+func ResolveTarget(t Target, dir string) (Target, []*TargetError) {
+	if errs := t.validate(); len(errs) > 0 {
+		return t, located(errs)
+	}
+	m, err := t.Model.Resolve(dir)
+	if err != nil {
+		return t, located([]fieldError{{field: "model", msg: err.Error(), cause: err}})
+	}
+	e, errs := newEstimation(t, m)
+	if len(errs) > 0 {
+		return t, located(errs)
+	}
+	t.resolved = &resolvedModel{source: t.Model, model: m, est: e}
+	return t, nil
+}
+
+// CheckDefaults checks the defaults of a targets file: each field on its
+// own, since the targets they apply to are checked whole. As with
+// ResolveTarget, Where is left to the caller.
+func CheckDefaults(t Target) []*TargetError { return located(t.validateFields(false)) }
+
+// located turns field errors into TargetErrors without a place.
+func located(errs []fieldError) []*TargetError {
+	out := make([]*TargetError, len(errs))
+	for i, fe := range errs {
+		out[i] = &TargetError{Field: fe.field, Msg: fe.msg, Cause: fe.cause}
+	}
+	return out
 }
 
 // newEstimation settles the inputs of a validated target on its model.
@@ -132,22 +168,23 @@ func newEstimation(t Target, m model.Model) (*Estimation, []fieldError) {
 func targetErrors(where string, errs []fieldError) error {
 	out := make([]error, len(errs))
 	for i, fe := range errs {
-		out[i] = &TargetError{Where: where, Field: fe.field, Msg: fe.msg, cause: fe.cause}
+		out[i] = &TargetError{Where: where, Field: fe.field, Msg: fe.msg, Cause: fe.cause}
 	}
 	if len(out) == 1 {
 		return out[0]
 	}
-	return joinedErrors(out)
+	return ErrorList(out)
 }
 
-// joinedErrors prints one error per line and matches each of them. A
-// hostile file can hold thousands of errors: the first maxPrintedErrors are
-// printed, then their count.
-type joinedErrors []error
+// ErrorList is several errors: it prints one per line and matches each of
+// them. A hostile targets file can hold thousands of errors: the first 50
+// are printed, then their count.
+type ErrorList []error
 
 const maxPrintedErrors = 50
 
-func (j joinedErrors) Error() string {
+// Error prints the errors one per line, at most 50 of them.
+func (j ErrorList) Error() string {
 	var b strings.Builder
 	for i, err := range j {
 		if i == maxPrintedErrors {
@@ -162,7 +199,8 @@ func (j joinedErrors) Error() string {
 	return b.String()
 }
 
-func (j joinedErrors) Unwrap() []error { return j }
+// Unwrap returns the errors, so that errors.Is and errors.As match each.
+func (j ErrorList) Unwrap() []error { return j }
 
 // Model returns the resolved model.
 func (e *Estimation) Model() model.Model { return e.model }

@@ -1,10 +1,6 @@
 package estimator
 
-import (
-	"errors"
-	"fmt"
-	"strings"
-)
+import "errors"
 
 // PublicError writes err, an error of loading a targets file, for a page
 // that anyone who reaches the agent may read. An error about a value of the
@@ -13,10 +9,10 @@ import (
 // config.json, a safetensors header, whatever file an hf_config names), so
 // only its place is shown; the agent's log and check-config have the rest.
 func PublicError(err error) string {
-	var lines []string
+	var lines ErrorList
 	var walk func(error)
 	walk = func(err error) {
-		if joined, ok := err.(joinedErrors); ok {
+		if joined, ok := err.(ErrorList); ok {
 			for _, e := range joined {
 				walk(e)
 			}
@@ -25,18 +21,15 @@ func PublicError(err error) string {
 		var te *TargetError
 		switch {
 		case !errors.As(err, &te):
-			lines = append(lines, "the targets file cannot be loaded; the agent's log says why")
-		case te.Field == "model" && te.cause != nil:
+			lines = append(lines, errors.New("the targets file cannot be loaded; the agent's log says why"))
+		case te.Field == "model" && te.Cause != nil:
 			shown := *te
 			shown.Msg = "the model cannot be resolved; the agent's log and vramfit check-config say why"
-			lines = append(lines, shown.Error())
+			lines = append(lines, &shown)
 		default:
-			lines = append(lines, te.Error())
+			lines = append(lines, te)
 		}
 	}
 	walk(err)
-	if n := len(lines); n > maxPrintedErrors {
-		lines = append(lines[:maxPrintedErrors], fmt.Sprintf("(and %d more errors)", n-maxPrintedErrors))
-	}
-	return strings.Join(lines, "\n")
+	return lines.Error() // one a line, the first 50 and the count of the rest
 }

@@ -237,7 +237,9 @@ type TargetError struct {
 	Where string // "targets.yml:7: targets[1]", "targets.yml", "--batch" or `target "x"`
 	Field string
 	Msg   string
-	cause error
+	// Cause is what the error wraps besides ErrInvalidTarget: an
+	// ErrInvalidModel, the error of reading a file, or nil.
+	Cause error
 }
 
 func (e *TargetError) Error() string {
@@ -255,8 +257,8 @@ func (e *TargetError) Error() string {
 
 // Unwrap matches ErrInvalidTarget and the cause, if any.
 func (e *TargetError) Unwrap() []error {
-	if e.cause != nil {
-		return []error{ErrInvalidTarget, e.cause}
+	if e.Cause != nil {
+		return []error{ErrInvalidTarget, e.Cause}
 	}
 	return []error{ErrInvalidTarget}
 }

@@ -7,18 +7,21 @@ import (
 	"strings"
 )
 
-// scalarKind is the YAML type a field takes.
-type scalarKind int
+// FieldKind is the type of value a field takes: the YAML type of its key in
+// a targets file, and whether its flag takes a value.
+type FieldKind int
 
+// The kinds of value.
 const (
-	kindString scalarKind = iota
-	kindInt
-	kindFloat
-	kindBool
-	kindSize
+	KindString FieldKind = iota
+	KindInt
+	KindFloat
+	KindBool
+	KindSize // a size such as 1GiB (a string) or a number of bytes
 )
 
-func (k scalarKind) String() string {
+// String names the kind for an error message ("must be an integer").
+func (k FieldKind) String() string {
 	return [...]string{"a string", "an integer", "a number", "true or false", "a size such as 1GiB or a number of bytes"}[k]
 }
 
@@ -27,15 +30,18 @@ func (k scalarKind) String() string {
 type TargetField struct {
 	Key  string
 	Help string
-	kind scalarKind
+	kind FieldKind
 	set  func(t *Target, value string) error
 }
+
+// Kind is the type of value the field takes.
+func (f TargetField) Kind() FieldKind { return f.kind }
 
 // Flag is the field's command-line flag name.
 func (f TargetField) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
 
 // IsBool reports whether the field is a switch (a flag without a value).
-func (f TargetField) IsBool() bool { return f.kind == kindBool }
+func (f TargetField) IsBool() bool { return f.kind == KindBool }
 
 // Set parses value (the text of a YAML scalar or a flag) into t. A value the
 // field cannot take is an error that says what would be valid.
@@ -61,7 +67,7 @@ var targetFields = []TargetField{
 		" (default neutral, the engine-neutral model; vllm and sglang serve, torchtune, hf and deepspeed train).",
 		enumNames(engines), func(t *Target, v string) { t.Engine = Engine(v) }),
 	{Key: "engine_profile", Help: "The range of the engine's versions whose accounting applies, such as vllm-v1-0.18 or torchtune-0.2 (default: the engine's newest).",
-		kind: kindString, set: func(t *Target, v string) error { t.EngineProfile = strings.TrimSpace(v); return nil }},
+		kind: KindString, set: func(t *Target, v string) error { t.EngineProfile = strings.TrimSpace(v); return nil }},
 	enumField("optimizer", "Training optimizer: "+strings.Join(enumNames(optimizers), ", ")+" (default adamw).",
 		enumNames(optimizers), func(t *Target, v string) { t.Optimizer = Optimizer(v) }),
 	dtypeField("optimizer_dtype", "Format of the optimizer states: fp32, bf16 or int8 (default: the 8-bit optimizers' int8, else fp32, or the trained parameters' own for torchtune and hf).",
@@ -101,7 +107,7 @@ var targetFields = []TargetField{
 	enumField("recompute", "Training: activation recomputation none (default), selective or full.",
 		enumNames(recomputes), func(t *Target, v string) { t.Recompute = Recompute(v) }),
 	{Key: "memory_utilization", Help: "Share of each GPU's memory the runtime may use (default 0.90 for inference, 1.0 for training).",
-		kind: kindFloat, set: func(t *Target, v string) error {
+		kind: KindFloat, set: func(t *Target, v string) error {
 			u, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || math.IsNaN(u) || u <= 0 || u > 1 {
 				return fmt.Errorf("must be a number more than 0 and at most 1, got %q", trimForError(v))
@@ -112,7 +118,7 @@ var targetFields = []TargetField{
 	boolField("pinned", "This host is meant to run the target: the per-host alerts (VramfitTargetNoLongerFits, VramfitTargetExceedsHardware) watch it here. No effect on the estimate.",
 		func(t *Target, v bool) { t.Pinned = v }),
 	{Key: "overhead", Help: "Per-GPU memory outside the model: CUDA context and allocator reserve (default 1GiB).",
-		kind: kindSize, set: func(t *Target, v string) error {
+		kind: KindSize, set: func(t *Target, v string) error {
 			b, err := ParseSize(v)
 			if err != nil {
 				return err
@@ -123,7 +129,7 @@ var targetFields = []TargetField{
 }
 
 func enumField(key, help string, valid []string, set func(*Target, string)) TargetField {
-	return TargetField{Key: key, Help: help, kind: kindString, set: func(t *Target, v string) error {
+	return TargetField{Key: key, Help: help, kind: KindString, set: func(t *Target, v string) error {
 		if !contains(valid, v) {
 			return fmt.Errorf("unknown %q; valid: %s", trimForError(v), strings.Join(valid, ", "))
 		}
@@ -133,7 +139,7 @@ func enumField(key, help string, valid []string, set func(*Target, string)) Targ
 }
 
 func dtypeField(key, help string, role dtypeRole, set func(*Target, string)) TargetField {
-	return TargetField{Key: key, Help: help, kind: kindString, set: func(t *Target, v string) error {
+	return TargetField{Key: key, Help: help, kind: KindString, set: func(t *Target, v string) error {
 		d, err := lookupDType(v, role)
 		if err != nil {
 			return err
@@ -144,7 +150,7 @@ func dtypeField(key, help string, role dtypeRole, set func(*Target, string)) Tar
 }
 
 func intField(key, help string, lo, hi int, set func(*Target, int)) TargetField {
-	return TargetField{Key: key, Help: help, kind: kindInt, set: func(t *Target, v string) error {
+	return TargetField{Key: key, Help: help, kind: KindInt, set: func(t *Target, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
 		if err != nil {
 			return fmt.Errorf("must be a whole number from %d to %d, got %q", lo, hi, trimForError(v))
@@ -158,7 +164,7 @@ func intField(key, help string, lo, hi int, set func(*Target, int)) TargetField 
 }
 
 func boolField(key, help string, set func(*Target, bool)) TargetField {
-	return TargetField{Key: key, Help: help, kind: kindBool, set: func(t *Target, v string) error {
+	return TargetField{Key: key, Help: help, kind: KindBool, set: func(t *Target, v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("must be true or false, got %q", trimForError(v))
@@ -166,16 +172,6 @@ func boolField(key, help string, set func(*Target, bool)) TargetField {
 		set(t, b)
 		return nil
 	}}
-}
-
-// lookupField finds a scalar field by its key.
-func lookupField(key string) (TargetField, bool) {
-	for _, f := range targetFields {
-		if f.Key == key {
-			return f, true
-		}
-	}
-	return TargetField{}, false
 }
 
 // SetLoRARank, SetLoRAModules and SetLoRADType fill the `lora:` block from
@@ -214,4 +210,40 @@ func loraOf(t *Target) *LoRA {
 		t.LoRA = &LoRA{}
 	}
 	return t.LoRA
+}
+
+// FieldApplies reports whether field key, set to value, concerns a target of
+// workload w, so that a targets file's defaults for training fields do not
+// trouble inference targets, nor a default engine the workloads it does not
+// run. A value that is not one plain value (scalar false: a list, a
+// mapping) concerns the targets its key does, so that its error is reported.
+func FieldApplies(w Workload, key, value string, scalar bool) bool {
+	switch key {
+	case "engine":
+		return !scalar || contains(enginesFor(w), value)
+	case "engine_profile":
+		if !scalar {
+			return true
+		}
+		for _, g := range enginesFor(w) {
+			if contains(engineProfiles(Engine(g), w), value) {
+				return true
+			}
+		}
+		return false
+	case "max_num_seqs", "nvlink", "block_size", "enforce_eager":
+		return w == Inference
+	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel",
+		"optimizer_in_backward", "offload":
+		return w.trains()
+	case "lora":
+		return w.adapts()
+	case "max_batched_tokens":
+		return w == Inference
+	case "precision":
+		// QLoRA's base is quantised (nf4-dq by default): a file-wide 16-bit
+		// precision is meant for the other targets.
+		return w != QLoRAWork
+	}
+	return true
 }

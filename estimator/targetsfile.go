@@ -70,7 +70,7 @@ func unreadable(path string, err error) error {
 	} else if rest, ok := strings.CutPrefix(reason, path+" "); ok {
 		reason = "it " + rest // "it is a directory, not a regular file"
 	}
-	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason, cause: err}
+	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason, Cause: err}
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:
@@ -91,13 +91,22 @@ func ParseTargetsFile(data []byte, filename string) (TargetsFile, error) {
 	p := &targetsParser{file: filename, baseDir: filepath.Dir(filename)}
 	file := p.parse(data)
 	if len(p.errs) > 0 {
-		return TargetsFile{}, joinedErrors(p.errs)
+		return TargetsFile{}, ErrorList(p.errs)
 	}
 	if file.Targets == nil {
 		file.Targets = []Target{}
 	}
 	return file, nil
 }
+
+// fieldsByKey are the scalar fields of a target by their key.
+var fieldsByKey = func() map[string]TargetField {
+	fields := map[string]TargetField{}
+	for _, f := range TargetFields() {
+		fields[f.Key] = f
+	}
+	return fields
+}()
 
 // targetsParser walks the YAML node tree, so that every error has a line.
 type targetsParser struct {
@@ -288,8 +297,8 @@ func (p *targetsParser) fields(n *yaml.Node, path string, named bool) []keyValue
 	if named {
 		valid["name"] = true
 	}
-	for _, f := range targetFields {
-		valid[f.Key] = true
+	for key := range fieldsByKey {
+		valid[key] = true
 	}
 	byKey := p.mapping(n, path, valid)
 	out := make([]keyValue, 0, len(byKey))
@@ -327,33 +336,21 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		}
 		return p.at(line, path)
 	}
-	report := func(errs []fieldError) {
-		for _, fe := range errs {
-			p.errs = append(p.errs, &TargetError{Where: where(fe.field), Field: fe.field, Msg: fe.msg, cause: fe.cause})
+	report := func(errs []*TargetError) {
+		for _, te := range errs {
+			te.Where = where(te.Field)
+			p.errs = append(p.errs, te)
 		}
 	}
 	if path == "defaults" {
-		report(t.validateFields(false))
-		return t
-	}
-	if errs := t.validate(); len(errs) > 0 {
-		report(errs)
+		report(CheckDefaults(t))
 		return t
 	}
 	// A relative hf_config is relative to the file's directory; the target
 	// keeps the path as written (it names the model in labels), and the
 	// model resolved here is the one Estimate uses.
-	m, err := t.Model.Resolve(p.baseDir)
-	if err != nil {
-		report([]fieldError{{field: "model", msg: err.Error(), cause: err}})
-		return t
-	}
-	e, errs := newEstimation(t, m)
-	if len(errs) > 0 {
-		report(errs)
-		return t
-	}
-	t.resolved = &resolvedModel{source: t.Model, model: m, est: e}
+	t, errs := ResolveTarget(t, p.baseDir)
+	report(errs)
 	return t
 }
 
@@ -362,7 +359,7 @@ func (p *targetsParser) set(t *Target, kv keyValue, path string) {
 	v := kv.value
 	switch kv.key {
 	case "name":
-		if s, ok := p.scalar(kv, path, kindString); ok {
+		if s, ok := p.scalar(kv, path, KindString); ok {
 			t.Name = s
 		}
 	case "model":
@@ -370,32 +367,32 @@ func (p *targetsParser) set(t *Target, kv keyValue, path string) {
 	case "lora":
 		p.lora(t, kv, path)
 	default:
-		f, _ := lookupField(kv.key)
-		s, ok := p.scalar(kv, path, f.kind)
+		f := fieldsByKey[kv.key]
+		s, ok := p.scalar(kv, path, f.Kind())
 		if !ok {
 			return
 		}
-		if err := f.set(t, s); err != nil {
+		if err := f.Set(t, s); err != nil {
 			p.errorf(v.Line, path, kv.key, "%v", err)
 		}
 	}
 }
 
 // scalar returns an entry's text if its YAML type suits the field's kind.
-func (p *targetsParser) scalar(kv keyValue, path string, kind scalarKind) (string, bool) {
+func (p *targetsParser) scalar(kv keyValue, path string, kind FieldKind) (string, bool) {
 	v := kv.value
 	ok := v.Kind == yaml.ScalarNode
 	if ok {
 		switch kind {
-		case kindString:
+		case KindString:
 			ok = v.Tag == "!!str"
-		case kindInt:
+		case KindInt:
 			ok = v.Tag == "!!int"
-		case kindFloat:
+		case KindFloat:
 			ok = v.Tag == "!!int" || v.Tag == "!!float"
-		case kindBool:
+		case KindBool:
 			ok = v.Tag == "!!bool"
-		case kindSize:
+		case KindSize:
 			ok = v.Tag == "!!str" || v.Tag == "!!int"
 		}
 	}
@@ -441,7 +438,7 @@ func (p *targetsParser) model(t *Target, kv keyValue, path string) {
 				line, _ = strconv.Atoi(m[1])
 				msg = m[2]
 			}
-			p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: "model", Msg: msg, cause: err})
+			p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: "model", Msg: msg, Cause: err})
 		}
 		return
 	}
@@ -489,16 +486,15 @@ func (p *targetsParser) knownKeys(n *yaml.Node, typ reflect.Type, path string) {
 // lora decodes the `lora:` block: rank, modules (a list) and dtype.
 func (p *targetsParser) lora(t *Target, kv keyValue, path string) {
 	entries := p.mapping(kv.value, path+".lora", map[string]bool{"rank": true, "modules": true, "dtype": true})
-	var parsed Target
-	loraOf(&parsed)
+	parsed := Target{LoRA: &LoRA{}}
 	for _, key := range []string{"rank", "dtype"} {
 		e, ok := entries[key]
 		if !ok {
 			continue
 		}
-		kind, set := kindInt, SetLoRARank
+		kind, set := KindInt, SetLoRARank
 		if key == "dtype" {
-			kind, set = kindString, SetLoRADType
+			kind, set = KindString, SetLoRADType
 		}
 		if s, ok := p.scalar(e, path, kind); ok {
 			if err := set(&parsed, s); err != nil {
@@ -511,7 +507,7 @@ func (p *targetsParser) lora(t *Target, kv keyValue, path string) {
 			p.errorf(e.line, path, "lora.modules", "must be a list of module names such as [q_proj, v_proj], got %s", describe(e.value))
 		} else {
 			for _, item := range e.value.Content {
-				if s, ok := p.scalar(keyValue{key: "lora.modules", line: item.Line, value: item}, path, kindString); ok {
+				if s, ok := p.scalar(keyValue{key: "lora.modules", line: item.Line, value: item}, path, KindString); ok {
 					parsed.LoRA.Modules = append(parsed.LoRA.Modules, s)
 				}
 			}
@@ -530,38 +526,9 @@ func entryValue(entries []keyValue, key, def string) string {
 	return def
 }
 
-// appliesTo reports whether a default matters to a workload, so that
-// defaults for training fields do not trouble inference targets, nor a
-// default engine the workloads it does not run.
+// appliesTo reports whether a default matters to a workload.
 func appliesTo(kv keyValue, w Workload) bool {
-	switch kv.key {
-	case "engine":
-		return kv.value.Kind != yaml.ScalarNode || contains(enginesFor(w), kv.value.Value)
-	case "engine_profile":
-		if kv.value.Kind != yaml.ScalarNode {
-			return true
-		}
-		for _, g := range enginesFor(w) {
-			if contains(engineProfiles(Engine(g), w), kv.value.Value) {
-				return true
-			}
-		}
-		return false
-	case "max_num_seqs", "nvlink", "block_size", "enforce_eager":
-		return w == Inference
-	case "gradient_dtype", "optimizer", "optimizer_dtype", "zero_stage", "recompute", "sequence_parallel",
-		"optimizer_in_backward", "offload":
-		return w.trains()
-	case "lora":
-		return w.adapts()
-	case "max_batched_tokens":
-		return w == Inference
-	case "precision":
-		// QLoRA's base is quantised (nf4-dq by default): a file-wide 16-bit
-		// precision is meant for the other targets.
-		return w != QLoRAWork
-	}
-	return true
+	return FieldApplies(w, kv.key, kv.value.Value, kv.value.Kind == yaml.ScalarNode)
 }
 
 // lineOf is the line of a key among entries, or def.
