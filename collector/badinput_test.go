@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 	"github.com/vramfit/vramfit/nvml"
 )
 
@@ -74,8 +74,8 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "wrong type", content: "targets:\n  - {name: a, model: {preset: gpt2}, batch: [4]}\n", want: ":2: targets[0].batch: must be an integer, got a list"},
 		{name: "duplicate names", content: "targets:\n  - {name: a, model: {preset: gpt2}}\n  - {name: a, model: {preset: gpt2}}\n", want: `:3: targets[1].name: duplicate name "a"; the first is at line 2`},
 		{name: "number out of range", content: "targets:\n  - {name: a, model: {preset: gpt2}, context: 1000000000000}\n", want: ":2: targets[0].context: must be at most 16777216, got 1000000000000"},
-		{name: "one target too many", content: manyTargets(estimator.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
-		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", estimator.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
+		{name: "one target too many", content: manyTargets(targetsfile.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
+		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", targetsfile.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
 		{name: "hf_config a device that never ends", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is a device, not a regular file"},
 		{name: "a directory", dir: true, want: ": cannot read the targets file: it is a directory, not a regular file"},
 	}
@@ -116,7 +116,7 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 // (planned on the GPUs, placed, exported) in bounded memory; every target
 // is exported.
 func TestTenThousandTargets(t *testing.T) {
-	path := writeTargets(t, manyTargets(estimator.MaxTargets))
+	path := writeTargets(t, manyTargets(targetsfile.MaxTargets))
 	store := NewTargetStore(path, discard())
 	var err error
 	loadBytes := allocated(func() { _, err = store.Reload() })
@@ -128,7 +128,7 @@ func TestTenThousandTargets(t *testing.T) {
 	h := metricsHandlerWithin(c, store, time.Hour)
 	scrapeBytes := allocated(func() { r = scrapeOnce(t, h) })
 	require.Equal(t, http.StatusOK, r.code)
-	assert.Len(t, r.only(func(s sample) bool { return s.family == "vramfit_target_info" }), estimator.MaxTargets)
+	assert.Len(t, r.only(func(s sample) bool { return s.family == "vramfit_target_info" }), targetsfile.MaxTargets)
 	t.Logf("10,000 targets: load %.0f MiB, scrape %.0f MiB allocated, %d series",
 		float64(loadBytes)/(1<<20), float64(scrapeBytes)/(1<<20), len(r.series))
 	assert.LessOrEqual(t, loadBytes, uint64(512<<20))

@@ -3,12 +3,12 @@ package collector
 import (
 	"time"
 
-	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 // reloadFailure is a reload of the targets file that failed, kept for the
 // status page until a reload succeeds. err is the error as a page anyone
-// may read shows it (estimator.PublicError).
+// may read shows it (targetsfile.PublicError).
 type reloadFailure struct {
 	err string
 	at  time.Time
@@ -37,5 +37,5 @@ func (s *TargetStore) noteReload(err error) {
 		s.lastFailure.Store(nil)
 		return
 	}
-	s.lastFailure.Store(&reloadFailure{err: estimator.PublicError(err), at: time.Now()})
+	s.lastFailure.Store(&reloadFailure{err: targetsfile.PublicError(err), at: time.Now()})
 }

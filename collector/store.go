@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 var (
@@ -127,7 +127,7 @@ func (s *TargetStore) reload() (changed bool, err error) {
 		s.swap(&Targets{})
 		return true, nil
 	}
-	data, err := estimator.ReadTargetsFile(s.path)
+	data, err := targetsfile.ReadTargetsFile(s.path)
 	if err != nil {
 		return false, err
 	}

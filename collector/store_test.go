@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 const (
@@ -129,7 +130,7 @@ func TestFirstLoadFails(t *testing.T) {
 // A file larger than the estimator accepts is refused without being read
 // whole.
 func TestReloadOversizedFile(t *testing.T) {
-	path := writeTargets(t, "targets: []\n"+strings.Repeat("#", estimator.MaxTargetsFileSize))
+	path := writeTargets(t, "targets: []\n"+strings.Repeat("#", targetsfile.MaxTargetsFileSize))
 	_, err := NewTargetStore(path, discard()).Reload()
 	require.ErrorIs(t, err, estimator.ErrInvalidTarget)
 }

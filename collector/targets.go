@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 // Targets is one load of a targets file with every target estimated. It
@@ -36,7 +37,7 @@ type target struct {
 // target. Errors name the file, and where the parser knows them the line
 // and field.
 func LoadTargets(path string) (*Targets, error) {
-	data, err := estimator.ReadTargetsFile(path)
+	data, err := targetsfile.ReadTargetsFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func NewTargets(targets []estimator.Target) (*Targets, error) {
 // newTargets parses data (the content of path) and estimates each target,
 // counting the estimates in work.
 func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error) {
-	parsed, err := estimator.ParseTargets(data, path)
+	parsed, err := targetsfile.ParseTargets(data, path)
 	if err != nil {
 		return nil, err
 	}

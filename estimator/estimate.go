@@ -2,8 +2,16 @@
 // precisions, batch, context and parallel layout) becomes the bytes each
 // GPU holds, by component, and the GPUs it needs. The model itself (its
 // layers, read from presets, config.json files and safetensors headers)
-// comes from package model; the targets file is parsed here, into the
-// targets this package estimates.
+// comes from package model, a serving engine's accounting from package
+// engine, and the targets file is read by package targetsfile.
+//
+// The table of a target's fields (TargetFields: each field's key, kind,
+// bounds and setter) is here, beside Target and its validation, because it
+// is the schema of a Target: the targets file's keys (package targetsfile)
+// and cmd/vramfit's flags of the same names both fill a Target through it,
+// and both import this package, so neither imports the other. Its setters
+// share the bounds and the number formats of each role with the
+// validation here.
 package estimator
 
 import (

@@ -1,4 +1,4 @@
-package estimator
+package estimator_test
 
 import (
 	"bufio"
@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 var updateTrainingDocs = flag.Bool("update-training-docs", false,
@@ -47,11 +50,11 @@ func trainingRecords(t *testing.T) []trainingRecord {
 	t.Helper()
 	data, err := os.ReadFile(trainingRecordsYAML)
 	require.NoError(t, err)
-	targets, err := ParseTargets(data, trainingRecordsYAML)
+	targets, err := targetsfile.ParseTargets(data, trainingRecordsYAML)
 	require.NoError(t, err)
-	byName := map[string]*Estimation{}
+	byName := map[string]*estimator.Estimation{}
 	for _, tg := range targets {
-		e, err := Estimate(tg)
+		e, err := estimator.Estimate(tg)
 		require.NoError(t, err, tg.Name)
 		byName[tg.Name] = e
 	}
@@ -91,7 +94,7 @@ func trainingRecords(t *testing.T) []trainingRecord {
 }
 
 // predict computes the figure the record publishes from the estimate.
-func (r *trainingRecord) predict(t *testing.T, e *Estimation) {
+func (r *trainingRecord) predict(t *testing.T, e *estimator.Estimation) {
 	unit := map[string]float64{"GiB": 1 << 30, "GB": 1e9}[r.unit]
 	require.NotZero(t, unit, "%s:%d: unit %q", trainingRecordsTSV, r.line, r.unit)
 	c := e.Requirement().Components
@@ -106,7 +109,7 @@ func (r *trainingRecord) predict(t *testing.T, e *Estimation) {
 	case "host":
 		bytes = c.Host * int64(r.gpusPerNode)
 	case "fits":
-		gpu, err := LookupGPU(fmt.Sprintf("%gGB", r.published))
+		gpu, err := estimator.LookupGPU(fmt.Sprintf("%gGB", r.published))
 		require.NoError(t, err)
 		r.predicted = float64(e.ForGPU(gpu).GPUsRequired)
 		return
@@ -144,7 +147,7 @@ func TestTrainingRecords(t *testing.T) {
 func TestTrainingRecordsCoverEngines(t *testing.T) {
 	data, err := os.ReadFile(trainingRecordsYAML)
 	require.NoError(t, err)
-	targets, err := ParseTargets(data, trainingRecordsYAML)
+	targets, err := targetsfile.ParseTargets(data, trainingRecordsYAML)
 	require.NoError(t, err)
 	tested := map[string]bool{}
 	for _, r := range trainingRecords(t) {

@@ -184,31 +184,3 @@ func TestTorchtuneQuantisesAdaptedLinearsOnly(t *testing.T) {
 	// unquantised to fp32.
 	assert.InDelta(t, linear*nf4+4*(float64(m.Parameters)-linear), hf.frozenWeights(one()), 1)
 }
-
-// TestEngineDefaultsInAFile: a file-wide engine applies to the workloads it runs,
-// and so does a file-wide profile; the serving settings only to inference.
-func TestEngineDefaultsInAFile(t *testing.T) {
-	t.Parallel()
-	file := []byte(`targets:
-  - name: serve
-    model: {preset: llama-3.1-8b}
-  - name: tune
-    model: {preset: llama-3.1-8b}
-    workload: lora
-    engine: torchtune
-  - name: train
-    model: {preset: llama-3.1-8b}
-    workload: training
-defaults: {engine: vllm, engine_profile: vllm-v1, max_num_seqs: 64}
-`)
-	targets, err := ParseTargets(file, "targets.yml")
-	require.NoError(t, err)
-	require.Len(t, targets, 3)
-	assert.Equal(t, EngineVLLM, targets[0].Engine)
-	assert.Equal(t, "vllm-v1", targets[0].EngineProfile)
-	assert.Equal(t, 64, targets[0].MaxNumSeqs)
-	assert.Equal(t, EngineTorchtune, targets[1].Engine)
-	assert.Empty(t, targets[1].EngineProfile)
-	assert.Zero(t, targets[1].MaxNumSeqs)
-	assert.Empty(t, targets[2].Engine)
-}

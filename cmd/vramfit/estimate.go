@@ -12,6 +12,7 @@ import (
 
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 // estimateFlags are the flags of `vramfit estimate`: a target's fields (or a
@@ -165,7 +166,7 @@ func (f *targetFlags) targets() ([]estimator.Target, error) {
 			return nil, fmt.Errorf("--config.file takes the targets from the file; drop %s (only %s combine with it)",
 				strings.Join(given, ", "), f.withFile)
 		}
-		targets, err := estimator.LoadTargets(f.configFile)
+		targets, err := targetsfile.LoadTargets(f.configFile)
 		if err != nil {
 			return nil, err
 		}

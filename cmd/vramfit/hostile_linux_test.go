@@ -23,7 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vramfit/vramfit/collector/scrapegrid"
-	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
 // agent is vramfit serve running as its own process, the binary built as
@@ -262,7 +262,7 @@ func flood(t testing.TB, url string, n int) []int {
 func BenchmarkMaxTargetsPeakRSS(b *testing.B) {
 	limit, where := deployMemoryLimit(b)
 	b.Setenv("GOMEMLIMIT", strconv.FormatInt(int64(float64(limit)*memoryLimitShare), 10))
-	bin, file := buildAgent(b), targetsFile(b, estimator.MaxTargets)
+	bin, file := buildAgent(b), targetsFile(b, targetsfile.MaxTargets)
 	var peak int64
 	for b.Loop() {
 		a := startAgent(b, bin, file, "--web.enable-lifecycle")

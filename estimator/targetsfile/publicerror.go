@@ -1,6 +1,10 @@
-package estimator
+package targetsfile
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/vramfit/vramfit/estimator"
+)
 
 // PublicError writes err, an error of loading a targets file, for a page
 // that anyone who reaches the agent may read. An error about a value of the
@@ -9,16 +13,16 @@ import "errors"
 // config.json, a safetensors header, whatever file an hf_config names), so
 // only its place is shown; the agent's log and check-config have the rest.
 func PublicError(err error) string {
-	var lines ErrorList
+	var lines estimator.ErrorList
 	var walk func(error)
 	walk = func(err error) {
-		if joined, ok := err.(ErrorList); ok {
+		if joined, ok := err.(estimator.ErrorList); ok {
 			for _, e := range joined {
 				walk(e)
 			}
 			return
 		}
-		var te *TargetError
+		var te *estimator.TargetError
 		switch {
 		case !errors.As(err, &te):
 			lines = append(lines, errors.New("the targets file cannot be loaded; the agent's log says why"))

@@ -1,6 +1,6 @@
 //go:build unix
 
-package estimator
+package targetsfile
 
 import (
 	"fmt"

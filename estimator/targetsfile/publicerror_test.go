@@ -1,4 +1,4 @@
-package estimator
+package targetsfile
 
 import (
 	"errors"
@@ -11,6 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// maxPrintedErrors is the errors an estimator.ErrorList prints.
+const maxPrintedErrors = 50
 
 func TestPublicError(t *testing.T) {
 	t.Parallel()

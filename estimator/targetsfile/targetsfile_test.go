@@ -1,14 +1,16 @@
-package estimator
+package targetsfile
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
 )
 
@@ -53,7 +55,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 			`spatial_merge_size, text_config, tie_word_embeddings, topk_method, use_qk_norm, use_sliding_window, v_head_dim, ` +
 			`vision_config, vocab_size`,
 		// Every error of a file is reported, one per line.
-		"invalid-several.yml": `:4: targets[0].precision: unknown "q9"; valid: ` + strings.Join(dtypeNames(roleWeights), ", ") + "\n" +
+		"invalid-several.yml": `:4: targets[0].precision: unknown "q9"; valid: ` + weightFormats(t) + "\n" +
 			dir + `invalid-several.yml:5: targets[0].memory_utilization: must be a number more than 0 and at most 1, got "1.5"`,
 	}
 	files, err := filepath.Glob(dir + "invalid-*.yml")
@@ -63,7 +65,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 		targets, err := LoadTargets(dir + name)
 		assert.Nil(t, targets, name)
 		assert.EqualError(t, err, dir+name+want, name)
-		assert.ErrorIs(t, err, ErrInvalidTarget, name)
+		assert.ErrorIs(t, err, estimator.ErrInvalidTarget, name)
 	}
 }
 
@@ -73,20 +75,18 @@ func TestLoadTargetsValid(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, targets, 2)
 	first := targets[0]
-	require.NotNil(t, first.resolved, "the parser keeps the model it resolved")
-	first.resolved = nil
-	assert.Equal(t, Target{Name: "llama-3-70b-fp8-32k", Model: model.ModelSource{Preset: "llama-3.1-70b"}, Workload: Inference,
-		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, first)
+	assert.Equal(t, estimator.Target{Name: "llama-3-70b-fp8-32k", Model: model.ModelSource{Preset: "llama-3.1-70b"}, Workload: estimator.Inference,
+		Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2, MemoryUtilization: 0.9}, fieldsOf(first))
 	// A relative hf_config is relative to the file's directory, and kept as
 	// written: it names the model in labels and reports.
 	assert.Equal(t, "models/llama-2-7b/config.json", targets[1].Model.HFConfig)
-	e, err := Estimate(targets[1])
+	e, err := estimator.Estimate(targets[1])
 	require.NoError(t, err)
 	assert.EqualValues(t, 6_738_415_616, e.Model().Parameters) // Llama-2-7B, REFERENCES §4
 	assert.Equal(t, "models/llama-2-7b/config.json", e.Report(nil).Model)
-	assert.Equal(t, &LoRA{Rank: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}, targets[1].LoRA)
+	assert.Equal(t, &estimator.LoRA{Rank: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}, targets[1].LoRA)
 	for _, target := range targets {
-		_, err := Estimate(target)
+		_, err := estimator.Estimate(target)
 		assert.NoError(t, err, target.Name)
 	}
 
@@ -99,12 +99,12 @@ func TestLoadTargetsValid(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, file.Targets, 3)
 	twoGiB := int64(2 << 30)
-	assert.Equal(t, Target{Context: 2048, Recompute: RecomputeSelective, Overhead: &twoGiB}, file.Defaults)
+	assert.Equal(t, estimator.Target{Context: 2048, Recompute: estimator.RecomputeSelective, Overhead: &twoGiB}, file.Defaults)
 	serve, train, own := file.Targets[0], file.Targets[1], file.Targets[2]
 	assert.Equal(t, 2048, serve.Context)
 	assert.Empty(t, serve.Recompute, "a training default does not apply to inference")
 	assert.Equal(t, &twoGiB, serve.Overhead)
-	assert.Equal(t, RecomputeSelective, train.Recompute)
+	assert.Equal(t, estimator.RecomputeSelective, train.Recompute)
 	assert.Equal(t, 512, own.Context, "the target's own value wins")
 	assert.Equal(t, ptr(false), own.FlashAttention)
 }
@@ -121,7 +121,7 @@ targets:
 	require.NoError(t, err)
 	assert.Empty(t, targets[0].Precision, "qlora keeps its own default, nf4-dq")
 	assert.Equal(t, "bf16", targets[1].Precision)
-	e, err := Estimate(targets[0])
+	e, err := estimator.Estimate(targets[0])
 	require.NoError(t, err)
 	assert.Equal(t, "nf4-dq", e.Precision())
 }
@@ -138,14 +138,14 @@ func TestEstimateReusesTheParsedModel(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(config))
 
-	e, err := Estimate(targets[0])
+	e, err := estimator.Estimate(targets[0])
 	require.NoError(t, err)
 	assert.EqualValues(t, 6_738_415_616, e.Model().Parameters) // Llama-2-7B, REFERENCES §4
 
 	// A source changed after parsing is resolved anew.
 	changed := targets[0]
 	changed.Model = model.ModelSource{Preset: "gpt2"}
-	e, err = Estimate(changed)
+	e, err = estimator.Estimate(changed)
 	require.NoError(t, err)
 	assert.EqualValues(t, 124_439_808, e.Model().Parameters) // GPT-2, REFERENCES §4
 }
@@ -202,12 +202,13 @@ func mustRead(t testing.TB, path string) []byte {
 // and the exporter's documentation) valid.
 func TestExampleTargets(t *testing.T) {
 	t.Parallel()
-	targets, err := LoadTargets("../deploy/examples/targets.yml")
+	targets, err := LoadTargets("../../deploy/examples/targets.yml")
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, len(targets), 4)
-	h100 := gpu(t, "h100-80gb")
+	h100, err := estimator.LookupGPU("h100-80gb")
+	require.NoError(t, err)
 	for _, target := range targets {
-		e, err := Estimate(target)
+		e, err := estimator.Estimate(target)
 		require.NoError(t, err, target.Name)
 		assert.Positive(t, e.ForGPU(h100).GPUsRequired, "%s fits some number of H100s", target.Name)
 	}
@@ -227,7 +228,7 @@ func FuzzParseTargets(f *testing.F) {
 		}
 		// Validated in full: every target estimates, finite and non-negative.
 		for _, target := range targets {
-			e, err := Estimate(target)
+			e, err := estimator.Estimate(target)
 			if err != nil {
 				t.Fatalf("target %q passed ParseTargets but not Estimate: %v", target.Name, err)
 			}
@@ -236,12 +237,32 @@ func FuzzParseTargets(f *testing.F) {
 	})
 }
 
+// checkComponents fails unless c's parts are in range and add up to its
+// total.
+func checkComponents(t *testing.T, c estimator.Components) {
+	t.Helper()
+	var sum int64
+	for _, p := range c.Parts() {
+		if p.Name == "total" {
+			continue
+		}
+		if p.Bytes < 0 || p.Bytes > estimator.MaxSize+1 {
+			t.Fatalf("component out of range: %+v", c)
+		}
+		sum += p.Bytes
+	}
+	if c.Total != sum {
+		t.Fatalf("total does not add up: %+v", c)
+	}
+}
+
 // BenchmarkLoadTargets parses, validates and estimates a file of 1,000
 // targets, as the exporter does on every configuration load.
 func BenchmarkLoadTargets(b *testing.B) {
 	presets := []string{"llama-3-8b", "llama-3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "gemma-7b", "phi-4", "llama-3.1-8b"}
 	var file strings.Builder
 	file.WriteString("defaults: {memory_utilization: 0.9}\ntargets:\n")
+	workloads := []estimator.Workload{estimator.Inference, estimator.Training, estimator.LoRAWork, estimator.QLoRAWork}
 	for i := range 1000 {
 		workload := workloads[i%len(workloads)]
 		fmt.Fprintf(&file, "  - name: target-%d\n    model: {preset: %s}\n    workload: %s\n    context: %d\n    batch: %d\n",
@@ -255,31 +276,83 @@ func BenchmarkLoadTargets(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, target := range targets {
-			if _, err := Estimate(target); err != nil {
+			if _, err := estimator.Estimate(target); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 }
 
-// A parsed target is estimated once: Estimate returns the parser's
-// estimation while the target is unchanged, and estimates anew after a
-// caller changes it.
-func TestParsedTargetEstimatedOnce(t *testing.T) {
-	t.Parallel()
-	targets, err := ParseTargets([]byte("targets:\n  - {name: a, model: {preset: llama-3-8b}, context: 2048}\n"), "t.yml")
-	require.NoError(t, err)
-	first, err := Estimate(targets[0])
-	require.NoError(t, err)
-	again, err := Estimate(targets[0])
-	require.NoError(t, err)
-	assert.Same(t, first, again)
-	assert.Same(t, targets[0].resolved.est, first, "the parser's own estimation")
+func ptr[T any](v T) *T { return &v }
 
-	changed := targets[0]
-	changed.Method = RuleOfThumb
-	other, err := Estimate(changed)
+// fieldsOf is t without what the parser keeps beside its fields (the model
+// it resolved, which estimator's tests check).
+func fieldsOf(t estimator.Target) estimator.Target {
+	var out estimator.Target
+	from, to := reflect.ValueOf(t), reflect.ValueOf(&out).Elem()
+	for i := range from.NumField() {
+		if from.Type().Field(i).IsExported() {
+			to.Field(i).Set(from.Field(i))
+		}
+	}
+	return out
+}
+
+// weightFormats are the formats the weights may take, as the error of an
+// unknown precision lists them.
+func weightFormats(t *testing.T) string {
+	var target estimator.Target
+	for _, f := range estimator.TargetFields() {
+		if f.Key == "precision" {
+			err := f.Set(&target, "q9")
+			require.Error(t, err)
+			list, ok := strings.CutPrefix(err.Error(), `unknown "q9"; valid: `)
+			require.True(t, ok, err.Error())
+			return list
+		}
+	}
+	t.Fatal("no precision field")
+	return ""
+}
+
+// TestEngineDefaultsInAFile: a file-wide engine applies to the workloads it runs,
+// and so does a file-wide profile; the serving settings only to inference.
+func TestEngineDefaultsInAFile(t *testing.T) {
+	t.Parallel()
+	file := []byte(`targets:
+  - name: serve
+    model: {preset: llama-3.1-8b}
+  - name: tune
+    model: {preset: llama-3.1-8b}
+    workload: lora
+    engine: torchtune
+  - name: train
+    model: {preset: llama-3.1-8b}
+    workload: training
+defaults: {engine: vllm, engine_profile: vllm-v1, max_num_seqs: 64}
+`)
+	targets, err := ParseTargets(file, "targets.yml")
 	require.NoError(t, err)
-	assert.NotSame(t, first, other)
-	assert.Equal(t, RuleOfThumb, other.Method())
+	require.Len(t, targets, 3)
+	assert.Equal(t, estimator.EngineVLLM, targets[0].Engine)
+	assert.Equal(t, "vllm-v1", targets[0].EngineProfile)
+	assert.Equal(t, 64, targets[0].MaxNumSeqs)
+	assert.Equal(t, estimator.EngineTorchtune, targets[1].Engine)
+	assert.Empty(t, targets[1].EngineProfile)
+	assert.Zero(t, targets[1].MaxNumSeqs)
+	assert.Empty(t, targets[2].Engine)
+}
+
+// A target's overhead takes every size in the one grammar of package
+// bytesize, fractions included (estimator's TestSizesUseTheOneGrammar has
+// --gpu's).
+func TestOverheadUsesTheOneGrammar(t *testing.T) {
+	t.Parallel()
+	targets, err := ParseTargets([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    overhead: 0.5GiB\n  - name: b\n    model: {preset: gpt2}\n    overhead: 1.0000000001KiB\n"), "t.yml")
+	require.NoError(t, err)
+	require.Len(t, targets, 2)
+	require.NotNil(t, targets[0].Overhead)
+	assert.Equal(t, int64(1<<29), *targets[0].Overhead)
+	require.NotNil(t, targets[1].Overhead)
+	assert.Equal(t, int64(1025), *targets[1].Overhead)
 }

@@ -1,4 +1,4 @@
-package estimator
+package targetsfile
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vramfit/vramfit/estimator"
 )
 
 // allocated runs f and returns the bytes it allocated. The tests that call
@@ -100,7 +102,7 @@ func TestParseTargetsHostile(t *testing.T) {
 			var err error
 			used := allocated(func() { _, err = ParseTargets(data, "t.yml") })
 			require.Error(t, err)
-			require.ErrorIs(t, err, ErrInvalidTarget)
+			require.ErrorIs(t, err, estimator.ErrInvalidTarget)
 			first, _, _ := strings.Cut(err.Error(), "\n")
 			assert.Equal(t, "t.yml"+tc.want, first)
 			assert.LessOrEqual(t, used, tc.maxBytes, "allocated %.1f MiB", float64(used)/mib)
@@ -132,7 +134,7 @@ func TestParseTargetsMaxTargets(t *testing.T) {
 	data := []byte(targetsOf(MaxTargets, func(i int) string {
 		return fmt.Sprintf("{name: t%d, model: {preset: llama-3.1-70b}, context: 32768, batch: 8}", i)
 	}))
-	var targets []Target
+	var targets []estimator.Target
 	var err error
 	used := allocated(func() { targets, err = ParseTargets(data, "t.yml") })
 	require.NoError(t, err)

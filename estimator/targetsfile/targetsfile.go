@@ -1,4 +1,17 @@
-package estimator
+// Package targetsfile reads the targets file: a YAML list of targets and a
+// defaults block. It parses strictly (no unknown keys, no aliases, one
+// document, bounded size and count), reports every error with its file,
+// line and field, finds the true line of a YAML syntax error and suggests
+// the key a misspelt one meant, and checks each target in full against its
+// model (estimator.ResolveTarget), so that a file that loads estimates
+// without reading anything again.
+//
+// The fields a target has, with their kinds, bounds and setters, are not
+// here but in package estimator (estimator.TargetFields): they are the
+// schema of an estimator.Target, which this package and the command-line
+// flags of cmd/vramfit both fill, and their checks share the bounds and
+// number formats of the estimator's own validation.
+package targetsfile
 
 import (
 	"bytes"
@@ -13,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
 	"go.yaml.in/yaml/v3"
 )
@@ -29,13 +43,13 @@ const (
 // TargetsFile is the shape of a targets file: the targets, and defaults
 // that apply to every field a target leaves unset.
 type TargetsFile struct {
-	Targets  []Target `json:"targets"`
-	Defaults Target   `json:"defaults"`
+	Targets  []estimator.Target `json:"targets"`
+	Defaults estimator.Target   `json:"defaults"`
 }
 
 // LoadTargets reads and parses a targets file. A relative hf_config path is
 // relative to the file's directory.
-func LoadTargets(path string) ([]Target, error) {
+func LoadTargets(path string) ([]estimator.Target, error) {
 	data, err := ReadTargetsFile(path)
 	if err != nil {
 		return nil, err
@@ -70,7 +84,7 @@ func unreadable(path string, err error) error {
 	} else if rest, ok := strings.CutPrefix(reason, path+" "); ok {
 		reason = "it " + rest // "it is a directory, not a regular file"
 	}
-	return &TargetError{Where: path, Msg: "cannot read the targets file: " + reason, Cause: err}
+	return &estimator.TargetError{Where: path, Msg: "cannot read the targets file: " + reason, Cause: err}
 }
 
 // ParseTargets parses a targets file strictly and validates it in full:
@@ -78,7 +92,7 @@ func unreadable(path string, err error) error {
 // relative to filename's directory), every target against its model. Errors
 // name the file, line and field ("targets.yml:7: targets[1].batch: must be
 // at least 1, got 0"); all of them are reported, one per line.
-func ParseTargets(data []byte, filename string) ([]Target, error) {
+func ParseTargets(data []byte, filename string) ([]estimator.Target, error) {
 	file, err := ParseTargetsFile(data, filename)
 	if err != nil {
 		return nil, err
@@ -91,18 +105,18 @@ func ParseTargetsFile(data []byte, filename string) (TargetsFile, error) {
 	p := &targetsParser{file: filename, baseDir: filepath.Dir(filename)}
 	file := p.parse(data)
 	if len(p.errs) > 0 {
-		return TargetsFile{}, ErrorList(p.errs)
+		return TargetsFile{}, estimator.ErrorList(p.errs)
 	}
 	if file.Targets == nil {
-		file.Targets = []Target{}
+		file.Targets = []estimator.Target{}
 	}
 	return file, nil
 }
 
 // fieldsByKey are the scalar fields of a target by their key.
-var fieldsByKey = func() map[string]TargetField {
-	fields := map[string]TargetField{}
-	for _, f := range TargetFields() {
+var fieldsByKey = func() map[string]estimator.TargetField {
+	fields := map[string]estimator.TargetField{}
+	for _, f := range estimator.TargetFields() {
 		fields[f.Key] = f
 	}
 	return fields
@@ -115,7 +129,7 @@ type targetsParser struct {
 }
 
 func (p *targetsParser) errorf(line int, path, field, format string, args ...any) {
-	p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: field, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &estimator.TargetError{Where: p.at(line, path), Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (p *targetsParser) at(line int, path string) string {
@@ -221,7 +235,7 @@ const emptyFile = "the file is empty; write `targets: []` for a file without tar
 
 // fileError is a problem with the whole file.
 func (p *targetsParser) fileError(msg string) {
-	p.errs = append(p.errs, &TargetError{Where: p.file, Msg: msg})
+	p.errs = append(p.errs, &estimator.TargetError{Where: p.file, Msg: msg})
 }
 
 // yamlError reports a YAML syntax error of data as file:line: message, at
@@ -234,7 +248,7 @@ func (p *targetsParser) yamlError(err error, data []byte) {
 		if hint != "" {
 			msg += "; " + hint
 		}
-		p.errs = append(p.errs, &TargetError{Where: fmt.Sprintf("%s:%d", p.file, line), Msg: msg})
+		p.errs = append(p.errs, &estimator.TargetError{Where: fmt.Sprintf("%s:%d", p.file, line), Msg: msg})
 		return
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -312,13 +326,13 @@ func (p *targetsParser) fields(n *yaml.Node, path string, named bool) []keyValue
 
 // target builds one target from the defaults and its own entries (which
 // win), validates it, resolves its model and checks it against the model.
-func (p *targetsParser) target(own, defaults []keyValue, path string, line int) Target {
-	var t Target
+func (p *targetsParser) target(own, defaults []keyValue, path string, line int) estimator.Target {
+	var t estimator.Target
 	lines := map[string]int{}
 	before := len(p.errs)
-	workload := entryValue(own, "workload", entryValue(defaults, "workload", string(Inference)))
+	workload := entryValue(own, "workload", entryValue(defaults, "workload", string(estimator.Inference)))
 	for _, kv := range defaults {
-		if appliesTo(kv, Workload(workload)) && lineOf(own, kv.key, 0) == 0 {
+		if appliesTo(kv, estimator.Workload(workload)) && lineOf(own, kv.key, 0) == 0 {
 			lines[kv.key] = kv.line
 			p.set(&t, kv, path)
 		}
@@ -336,30 +350,30 @@ func (p *targetsParser) target(own, defaults []keyValue, path string, line int) 
 		}
 		return p.at(line, path)
 	}
-	report := func(errs []*TargetError) {
+	report := func(errs []*estimator.TargetError) {
 		for _, te := range errs {
 			te.Where = where(te.Field)
 			p.errs = append(p.errs, te)
 		}
 	}
 	if path == "defaults" {
-		report(CheckDefaults(t))
+		report(estimator.CheckDefaults(t))
 		return t
 	}
 	// A relative hf_config is relative to the file's directory; the target
 	// keeps the path as written (it names the model in labels), and the
 	// model resolved here is the one Estimate uses.
-	t, errs := ResolveTarget(t, p.baseDir)
+	t, errs := estimator.ResolveTarget(t, p.baseDir)
 	report(errs)
 	return t
 }
 
 // set parses one entry into t.
-func (p *targetsParser) set(t *Target, kv keyValue, path string) {
+func (p *targetsParser) set(t *estimator.Target, kv keyValue, path string) {
 	v := kv.value
 	switch kv.key {
 	case "name":
-		if s, ok := p.scalar(kv, path, KindString); ok {
+		if s, ok := p.scalar(kv, path, estimator.KindString); ok {
 			t.Name = s
 		}
 	case "model":
@@ -379,20 +393,20 @@ func (p *targetsParser) set(t *Target, kv keyValue, path string) {
 }
 
 // scalar returns an entry's text if its YAML type suits the field's kind.
-func (p *targetsParser) scalar(kv keyValue, path string, kind FieldKind) (string, bool) {
+func (p *targetsParser) scalar(kv keyValue, path string, kind estimator.FieldKind) (string, bool) {
 	v := kv.value
 	ok := v.Kind == yaml.ScalarNode
 	if ok {
 		switch kind {
-		case KindString:
+		case estimator.KindString:
 			ok = v.Tag == "!!str"
-		case KindInt:
+		case estimator.KindInt:
 			ok = v.Tag == "!!int"
-		case KindFloat:
+		case estimator.KindFloat:
 			ok = v.Tag == "!!int" || v.Tag == "!!float"
-		case KindBool:
+		case estimator.KindBool:
 			ok = v.Tag == "!!bool"
-		case KindSize:
+		case estimator.KindSize:
 			ok = v.Tag == "!!str" || v.Tag == "!!int"
 		}
 	}
@@ -419,7 +433,7 @@ func describe(n *yaml.Node) string {
 
 // model decodes the `model:` block, strictly: keys are checked against the
 // fields of ModelSource (and Architecture) before yaml fills them in.
-func (p *targetsParser) model(t *Target, kv keyValue, path string) {
+func (p *targetsParser) model(t *estimator.Target, kv keyValue, path string) {
 	before := len(p.errs)
 	p.knownKeys(kv.value, reflect.TypeOf(model.ModelSource{}), path+".model")
 	if len(p.errs) > before {
@@ -438,7 +452,7 @@ func (p *targetsParser) model(t *Target, kv keyValue, path string) {
 				line, _ = strconv.Atoi(m[1])
 				msg = m[2]
 			}
-			p.errs = append(p.errs, &TargetError{Where: p.at(line, path), Field: "model", Msg: msg, Cause: err})
+			p.errs = append(p.errs, &estimator.TargetError{Where: p.at(line, path), Field: "model", Msg: msg, Cause: err})
 		}
 		return
 	}
@@ -484,17 +498,17 @@ func (p *targetsParser) knownKeys(n *yaml.Node, typ reflect.Type, path string) {
 }
 
 // lora decodes the `lora:` block: rank, modules (a list) and dtype.
-func (p *targetsParser) lora(t *Target, kv keyValue, path string) {
+func (p *targetsParser) lora(t *estimator.Target, kv keyValue, path string) {
 	entries := p.mapping(kv.value, path+".lora", map[string]bool{"rank": true, "modules": true, "dtype": true})
-	parsed := Target{LoRA: &LoRA{}}
+	parsed := estimator.Target{LoRA: &estimator.LoRA{}}
 	for _, key := range []string{"rank", "dtype"} {
 		e, ok := entries[key]
 		if !ok {
 			continue
 		}
-		kind, set := KindInt, SetLoRARank
+		kind, set := estimator.KindInt, estimator.SetLoRARank
 		if key == "dtype" {
-			kind, set = KindString, SetLoRADType
+			kind, set = estimator.KindString, estimator.SetLoRADType
 		}
 		if s, ok := p.scalar(e, path, kind); ok {
 			if err := set(&parsed, s); err != nil {
@@ -507,7 +521,7 @@ func (p *targetsParser) lora(t *Target, kv keyValue, path string) {
 			p.errorf(e.line, path, "lora.modules", "must be a list of module names such as [q_proj, v_proj], got %s", describe(e.value))
 		} else {
 			for _, item := range e.value.Content {
-				if s, ok := p.scalar(keyValue{key: "lora.modules", line: item.Line, value: item}, path, KindString); ok {
+				if s, ok := p.scalar(keyValue{key: "lora.modules", line: item.Line, value: item}, path, estimator.KindString); ok {
 					parsed.LoRA.Modules = append(parsed.LoRA.Modules, s)
 				}
 			}
@@ -527,8 +541,8 @@ func entryValue(entries []keyValue, key, def string) string {
 }
 
 // appliesTo reports whether a default matters to a workload.
-func appliesTo(kv keyValue, w Workload) bool {
-	return FieldApplies(w, kv.key, kv.value.Value, kv.value.Kind == yaml.ScalarNode)
+func appliesTo(kv keyValue, w estimator.Workload) bool {
+	return estimator.FieldApplies(w, kv.key, kv.value.Value, kv.value.Kind == yaml.ScalarNode)
 }
 
 // lineOf is the line of a key among entries, or def.
@@ -548,4 +562,12 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// trimForError shortens a value quoted in an error to its first 40 bytes.
+func trimForError(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
