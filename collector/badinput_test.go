@@ -75,7 +75,7 @@ func TestReloadHostileKeepsTargets(t *testing.T) {
 		{name: "duplicate names", content: "targets:\n  - {name: a, model: {preset: gpt2}}\n  - {name: a, model: {preset: gpt2}}\n", want: `:3: targets[1].name: duplicate name "a"; the first is at line 2`},
 		{name: "number out of range", content: "targets:\n  - {name: a, model: {preset: gpt2}, context: 1000000000000}\n", want: ":2: targets[0].context: must be at most 16777216, got 1000000000000"},
 		{name: "one target too many", content: manyTargets(targetsfile.MaxTargets + 1), want: ":2: targets: lists 10001 targets; at most 10000 are allowed"},
-		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", targetsfile.MaxTargetsFileSize), want: ": the file is larger than 2097152 bytes"},
+		{name: "larger than 2 MiB", content: "targets: []\n" + strings.Repeat("#", targetsfile.MaxSize), want: ": the file is larger than 2097152 bytes"},
 		{name: "hf_config a device that never ends", content: "targets:\n  - {name: a, model: {hf_config: /dev/zero}}\n", want: ":2: targets[0].model: /dev/zero is a device, not a regular file"},
 		{name: "a directory", dir: true, want: ": cannot read the targets file: it is a directory, not a regular file"},
 	}

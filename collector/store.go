@@ -127,7 +127,7 @@ func (s *TargetStore) reload() (changed bool, err error) {
 		s.swap(&Targets{})
 		return true, nil
 	}
-	data, err := targetsfile.ReadTargetsFile(s.path)
+	data, err := targetsfile.Read(s.path)
 	if err != nil {
 		return false, err
 	}

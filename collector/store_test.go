@@ -130,7 +130,7 @@ func TestFirstLoadFails(t *testing.T) {
 // A file larger than the estimator accepts is refused without being read
 // whole.
 func TestReloadOversizedFile(t *testing.T) {
-	path := writeTargets(t, "targets: []\n"+strings.Repeat("#", targetsfile.MaxTargetsFileSize))
+	path := writeTargets(t, "targets: []\n"+strings.Repeat("#", targetsfile.MaxSize))
 	_, err := NewTargetStore(path, discard()).Reload()
 	require.ErrorIs(t, err, estimator.ErrInvalidTarget)
 }

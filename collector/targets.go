@@ -37,7 +37,7 @@ type target struct {
 // target. Errors name the file, and where the parser knows them the line
 // and field.
 func LoadTargets(path string) (*Targets, error) {
-	data, err := targetsfile.ReadTargetsFile(path)
+	data, err := targetsfile.Read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func NewTargets(targets []estimator.Target) (*Targets, error) {
 // newTargets parses data (the content of path) and estimates each target,
 // counting the estimates in work.
 func newTargets(path string, data []byte, work *atomic.Uint64) (*Targets, error) {
-	parsed, err := targetsfile.ParseTargets(data, path)
+	parsed, err := targetsfile.Parse(data, path)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // caller changes it.
 func TestParsedTargetEstimatedOnce(t *testing.T) {
 	t.Parallel()
-	targets, err := targetsfile.ParseTargets([]byte("targets:\n  - {name: a, model: {preset: llama-3-8b}, context: 2048}\n"), "t.yml")
+	targets, err := targetsfile.Parse([]byte("targets:\n  - {name: a, model: {preset: llama-3-8b}, context: 2048}\n"), "t.yml")
 	require.NoError(t, err)
 	require.NotNil(t, estimator.ParserEstimation(targets[0]), "the parser keeps the model it resolved")
 	first, err := estimator.Estimate(targets[0])

@@ -50,7 +50,7 @@ func trainingRecords(t *testing.T) []trainingRecord {
 	t.Helper()
 	data, err := os.ReadFile(trainingRecordsYAML)
 	require.NoError(t, err)
-	targets, err := targetsfile.ParseTargets(data, trainingRecordsYAML)
+	targets, err := targetsfile.Parse(data, trainingRecordsYAML)
 	require.NoError(t, err)
 	byName := map[string]*estimator.Estimation{}
 	for _, tg := range targets {
@@ -147,7 +147,7 @@ func TestTrainingRecords(t *testing.T) {
 func TestTrainingRecordsCoverEngines(t *testing.T) {
 	data, err := os.ReadFile(trainingRecordsYAML)
 	require.NoError(t, err)
-	targets, err := targetsfile.ParseTargets(data, trainingRecordsYAML)
+	targets, err := targetsfile.Parse(data, trainingRecordsYAML)
 	require.NoError(t, err)
 	tested := map[string]bool{}
 	for _, r := range trainingRecords(t) {

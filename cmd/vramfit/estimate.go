@@ -166,7 +166,7 @@ func (f *targetFlags) targets() ([]estimator.Target, error) {
 			return nil, fmt.Errorf("--config.file takes the targets from the file; drop %s (only %s combine with it)",
 				strings.Join(given, ", "), f.withFile)
 		}
-		targets, err := targetsfile.LoadTargets(f.configFile)
+		targets, err := targetsfile.Load(f.configFile)
 		if err != nil {
 			return nil, err
 		}

@@ -98,9 +98,9 @@ func TestParseTargetsHostile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			data := []byte(tc.data)
-			require.LessOrEqual(t, len(data), MaxTargetsFileSize, "the case is about the content, not the size")
+			require.LessOrEqual(t, len(data), MaxSize, "the case is about the content, not the size")
 			var err error
-			used := allocated(func() { _, err = ParseTargets(data, "t.yml") })
+			used := allocated(func() { _, err = Parse(data, "t.yml") })
 			require.Error(t, err)
 			require.ErrorIs(t, err, estimator.ErrInvalidTarget)
 			first, _, _ := strings.Cut(err.Error(), "\n")
@@ -120,7 +120,7 @@ func TestParseTargetsNamesKeptVerbatim(t *testing.T) {
 	for _, n := range names {
 		fmt.Fprintf(&file, "  - {name: %q, model: {preset: gpt2}}\n", n)
 	}
-	targets, err := ParseTargets([]byte(file.String()), "t.yml")
+	targets, err := Parse([]byte(file.String()), "t.yml")
 	require.NoError(t, err)
 	require.Len(t, targets, len(names))
 	for i, n := range names {
@@ -136,7 +136,7 @@ func TestParseTargetsMaxTargets(t *testing.T) {
 	}))
 	var targets []estimator.Target
 	var err error
-	used := allocated(func() { targets, err = ParseTargets(data, "t.yml") })
+	used := allocated(func() { targets, err = Parse(data, "t.yml") })
 	require.NoError(t, err)
 	assert.Len(t, targets, MaxTargets)
 	assert.LessOrEqual(t, used, uint64(256*mib), "allocated %.1f MiB", float64(used)/mib)

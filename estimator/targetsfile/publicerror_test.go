@@ -33,13 +33,13 @@ func TestPublicError(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseTargets([]byte(tc.file), "t.yml")
+			_, err := Parse([]byte(tc.file), "t.yml")
 			require.Error(t, err)
 			assert.True(t, strings.HasPrefix(PublicError(err), tc.want), PublicError(err))
 			assert.NotContains(t, PublicError(err), "root")
 		})
 	}
-	_, err := ParseTargets([]byte(many), "t.yml")
+	_, err := Parse([]byte(many), "t.yml")
 	require.Error(t, err)
 	lines := strings.Split(PublicError(err), "\n")
 	assert.Len(t, lines, maxPrintedErrors+1)

@@ -65,7 +65,7 @@ func TestNonRegularFilesRefused(t *testing.T) {
 		want string
 	}{
 		{name: "targets file", fifo: "targets.yml",
-			read: func(dir string) error { _, err := ReadTargetsFile(filepath.Join(dir, "targets.yml")); return err },
+			read: func(dir string) error { _, err := Read(filepath.Join(dir, "targets.yml")); return err },
 			want: "DIR/targets.yml: cannot read the targets file: it is a named pipe (FIFO), not a regular file"},
 		{name: "hf_config", fifo: "fifo.json",
 			read: func(dir string) error { _, err := model.LoadHFConfig(filepath.Join(dir, "fifo.json")); return err },
@@ -105,9 +105,9 @@ func TestSpecialFilesRefused(t *testing.T) {
 	}{
 		{"hf_config a device", func() error { _, err := model.LoadHFConfig("/dev/zero"); return err },
 			"/dev/zero is a device, not a regular file"},
-		{"targets file a device", func() error { _, err := ReadTargetsFile("/dev/zero"); return err },
+		{"targets file a device", func() error { _, err := Read("/dev/zero"); return err },
 			"/dev/zero: cannot read the targets file: it is a device, not a regular file"},
-		{"targets file a directory", func() error { _, err := ReadTargetsFile(dir); return err },
+		{"targets file a directory", func() error { _, err := Read(dir); return err },
 			fmt.Sprintf("%s: cannot read the targets file: it is a directory, not a regular file", dir)},
 	}
 	for _, tt := range tests {

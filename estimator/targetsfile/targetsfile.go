@@ -33,40 +33,40 @@ import (
 
 // Limits that keep a hostile targets file cheap to reject.
 const (
-	// MaxTargetsFileSize bounds the file: a target takes a few hundred
+	// MaxSize bounds the file: a target takes a few hundred
 	// bytes, and parsing 2 MiB of hostile YAML takes under a second.
-	MaxTargetsFileSize = 2 << 20
+	MaxSize = 2 << 20
 	// MaxTargets bounds the targets of one file.
 	MaxTargets = 10000
 )
 
-// TargetsFile is the shape of a targets file: the targets, and defaults
+// File is the shape of a targets file: the targets, and defaults
 // that apply to every field a target leaves unset.
-type TargetsFile struct {
+type File struct {
 	Targets  []estimator.Target `json:"targets"`
 	Defaults estimator.Target   `json:"defaults"`
 }
 
-// LoadTargets reads and parses a targets file. A relative hf_config path is
+// Load reads and parses a targets file. A relative hf_config path is
 // relative to the file's directory.
-func LoadTargets(path string) ([]estimator.Target, error) {
-	data, err := ReadTargetsFile(path)
+func Load(path string) ([]estimator.Target, error) {
+	data, err := Read(path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseTargets(data, path)
+	return Parse(data, path)
 }
 
-// ReadTargetsFile reads a targets file, at most one byte more than
-// MaxTargetsFileSize: enough for ParseTargets to refuse an oversized file
+// Read reads a targets file, at most one byte more than
+// MaxSize: enough for Parse to refuse an oversized file
 // without it being read whole.
-func ReadTargetsFile(path string) ([]byte, error) {
+func Read(path string) ([]byte, error) {
 	f, _, err := model.OpenRegular(path)
 	if err != nil {
 		return nil, unreadable(path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTargetsFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, unreadable(path, err)
 	}
@@ -87,25 +87,25 @@ func unreadable(path string, err error) error {
 	return &estimator.TargetError{Where: path, Msg: "cannot read the targets file: " + reason, Cause: err}
 }
 
-// ParseTargets parses a targets file strictly and validates it in full:
+// Parse parses a targets file strictly and validates it in full:
 // every field, every model (presets are looked up, config.json files read
 // relative to filename's directory), every target against its model. Errors
 // name the file, line and field ("targets.yml:7: targets[1].batch: must be
 // at least 1, got 0"); all of them are reported, one per line.
-func ParseTargets(data []byte, filename string) ([]estimator.Target, error) {
-	file, err := ParseTargetsFile(data, filename)
+func Parse(data []byte, filename string) ([]estimator.Target, error) {
+	file, err := ParseFile(data, filename)
 	if err != nil {
 		return nil, err
 	}
 	return file.Targets, nil
 }
 
-// ParseTargetsFile is ParseTargets that also returns the defaults block.
-func ParseTargetsFile(data []byte, filename string) (TargetsFile, error) {
+// ParseFile is Parse that also returns the defaults block.
+func ParseFile(data []byte, filename string) (File, error) {
 	p := &targetsParser{file: filename, baseDir: filepath.Dir(filename)}
 	file := p.parse(data)
 	if len(p.errs) > 0 {
-		return TargetsFile{}, estimator.ErrorList(p.errs)
+		return File{}, estimator.ErrorList(p.errs)
 	}
 	if file.Targets == nil {
 		file.Targets = []estimator.Target{}
@@ -140,10 +140,10 @@ func (p *targetsParser) at(line int, path string) string {
 	return where
 }
 
-func (p *targetsParser) parse(data []byte) TargetsFile {
-	var file TargetsFile
-	if len(data) > MaxTargetsFileSize {
-		p.fileError(fmt.Sprintf("the file is larger than %d bytes", MaxTargetsFileSize))
+func (p *targetsParser) parse(data []byte) File {
+	var file File
+	if len(data) > MaxSize {
+		p.fileError(fmt.Sprintf("the file is larger than %d bytes", MaxSize))
 		return file
 	}
 	root, ok := p.document(data)

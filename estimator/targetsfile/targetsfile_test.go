@@ -62,7 +62,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, files, len(tests), "every invalid file has its expected error")
 	for name, want := range tests {
-		targets, err := LoadTargets(dir + name)
+		targets, err := Load(dir + name)
 		assert.Nil(t, targets, name)
 		assert.EqualError(t, err, dir+name+want, name)
 		assert.ErrorIs(t, err, estimator.ErrInvalidTarget, name)
@@ -71,7 +71,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 
 func TestLoadTargetsValid(t *testing.T) {
 	t.Parallel()
-	targets, err := LoadTargets("testdata/targets/valid-design.yml")
+	targets, err := Load("testdata/targets/valid-design.yml")
 	require.NoError(t, err)
 	require.Len(t, targets, 2)
 	first := targets[0]
@@ -90,12 +90,12 @@ func TestLoadTargetsValid(t *testing.T) {
 		assert.NoError(t, err, target.Name)
 	}
 
-	targets, err = LoadTargets("testdata/targets/valid-empty-list.yml")
+	targets, err = Load("testdata/targets/valid-empty-list.yml")
 	require.NoError(t, err)
 	assert.Empty(t, targets)
 	assert.NotNil(t, targets)
 
-	file, err := ParseTargetsFile(mustRead(t, "testdata/targets/valid-defaults.yml"), "testdata/targets/valid-defaults.yml")
+	file, err := ParseFile(mustRead(t, "testdata/targets/valid-defaults.yml"), "testdata/targets/valid-defaults.yml")
 	require.NoError(t, err)
 	require.Len(t, file.Targets, 3)
 	twoGiB := int64(2 << 30)
@@ -113,7 +113,7 @@ func TestLoadTargetsValid(t *testing.T) {
 // target keeps its quantised base instead of being refused.
 func TestDefaultPrecisionSkipsQLoRA(t *testing.T) {
 	t.Parallel()
-	targets, err := ParseTargets([]byte(`defaults: {precision: bf16}
+	targets, err := Parse([]byte(`defaults: {precision: bf16}
 targets:
   - {name: tune, model: {preset: gpt2}, workload: qlora}
   - {name: serve, model: {preset: gpt2}}
@@ -134,7 +134,7 @@ func TestEstimateReusesTheParsedModel(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config.json")
 	require.NoError(t, os.WriteFile(config, mustRead(t, "testdata/targets/models/llama-2-7b/config.json"), 0o600))
-	targets, err := ParseTargets([]byte("targets:\n  - name: a\n    model: {hf_config: config.json}\n"), filepath.Join(dir, "t.yml"))
+	targets, err := Parse([]byte("targets:\n  - name: a\n    model: {hf_config: config.json}\n"), filepath.Join(dir, "t.yml"))
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(config))
 
@@ -152,24 +152,24 @@ func TestEstimateReusesTheParsedModel(t *testing.T) {
 
 func TestParseTargetsLimits(t *testing.T) {
 	t.Parallel()
-	_, err := ParseTargets(make([]byte, MaxTargetsFileSize+1), "big.yml")
-	assert.EqualError(t, err, fmt.Sprintf("big.yml: the file is larger than %d bytes", MaxTargetsFileSize))
-	_, err = ParseTargets([]byte("---\n"), "t.yml")
+	_, err := Parse(make([]byte, MaxSize+1), "big.yml")
+	assert.EqualError(t, err, fmt.Sprintf("big.yml: the file is larger than %d bytes", MaxSize))
+	_, err = Parse([]byte("---\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml: the file is empty; write `targets: []` for a file without targets")
-	_, err = ParseTargets([]byte("- a\n"), "t.yml")
+	_, err = Parse([]byte("- a\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:1: want a mapping with the keys targets and defaults")
-	_, err = ParseTargets([]byte("defaults: {}\n"), "t.yml")
+	_, err = Parse([]byte("defaults: {}\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:1: no targets: key; write `targets: []` for a file without targets")
-	_, err = ParseTargets([]byte("targets: []\n<<: {a: 1}\n"), "t.yml")
+	_, err = Parse([]byte("targets: []\n<<: {a: 1}\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:2: merge keys (<<) are not supported in a targets file")
-	_, err = ParseTargets([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    lora: {rank: 0, modules: q_proj}\n    workload: lora\n"), "t.yml")
+	_, err = Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    lora: {rank: 0, modules: q_proj}\n    workload: lora\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:4: targets[0].lora.rank: must be at least 1, got 0\n"+
 		"t.yml:4: targets[0].lora.modules: must be a list of module names such as [q_proj, v_proj], got str \"q_proj\"")
-	_, err = ParseTargets([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    flash_attention: yes\n"), "t.yml")
+	_, err = Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    flash_attention: yes\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:4: targets[0].flash_attention: must be true or false, got str \"yes\"")
-	_, err = ParseTargets([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    overhead: 1.5G\n"), "t.yml")
+	_, err = Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    overhead: 1.5G\n"), "t.yml")
 	assert.EqualError(t, err, `t.yml:4: targets[0].overhead: size "1.5G": unknown unit "G"; valid: B, kB, MB, GB, TB, PB (powers of 1000) and KiB, MiB, GiB, TiB, PiB (powers of 1024)`)
-	_, err = ParseTargets([]byte("defaults: {batch: -2}\ntargets: []\n"), "t.yml")
+	_, err = Parse([]byte("defaults: {batch: -2}\ntargets: []\n"), "t.yml")
 	assert.EqualError(t, err, "t.yml:1: defaults.batch: must be at least 1, got -2")
 
 	var bad strings.Builder
@@ -177,7 +177,7 @@ func TestParseTargetsLimits(t *testing.T) {
 	for range 60 {
 		bad.WriteString("  - {name: a, model: {preset: gpt2}, batch: 0}\n")
 	}
-	_, err = ParseTargets([]byte(bad.String()), "t.yml")
+	_, err = Parse([]byte(bad.String()), "t.yml")
 	require.Error(t, err)
 	assert.Len(t, strings.Split(err.Error(), "\n"), 51, "50 errors and their count")
 	assert.True(t, strings.HasSuffix(err.Error(), "\n(and 69 more errors)"), err.Error()[len(err.Error())-40:])
@@ -187,7 +187,7 @@ func TestParseTargetsLimits(t *testing.T) {
 	for i := 0; i <= MaxTargets; i++ {
 		fmt.Fprintf(&many, "  - {name: t%d, model: {preset: gpt2}}\n", i)
 	}
-	_, err = ParseTargets([]byte(many.String()), "t.yml")
+	_, err = Parse([]byte(many.String()), "t.yml")
 	assert.EqualError(t, err, fmt.Sprintf("t.yml:2: targets: lists %d targets; at most %d are allowed", MaxTargets+1, MaxTargets))
 }
 
@@ -202,7 +202,7 @@ func mustRead(t testing.TB, path string) []byte {
 // and the exporter's documentation) valid.
 func TestExampleTargets(t *testing.T) {
 	t.Parallel()
-	targets, err := LoadTargets("../../deploy/examples/targets.yml")
+	targets, err := Load("../../deploy/examples/targets.yml")
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, len(targets), 4)
 	h100, err := estimator.LookupGPU("h100-80gb")
@@ -222,7 +222,7 @@ func FuzzParseTargets(f *testing.F) {
 	}
 	f.Add([]byte("targets:\n  - {name: x, model: {parameters: 70B}, workload: training, zero_stage: 3, data_parallel: 8}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		targets, err := ParseTargets(data, "testdata/targets/fuzz.yml")
+		targets, err := Parse(data, "testdata/targets/fuzz.yml")
 		if err != nil {
 			return
 		}
@@ -230,7 +230,7 @@ func FuzzParseTargets(f *testing.F) {
 		for _, target := range targets {
 			e, err := estimator.Estimate(target)
 			if err != nil {
-				t.Fatalf("target %q passed ParseTargets but not Estimate: %v", target.Name, err)
+				t.Fatalf("target %q passed Parse but not Estimate: %v", target.Name, err)
 			}
 			checkComponents(t, e.Requirement().Components)
 		}
@@ -271,7 +271,7 @@ func BenchmarkLoadTargets(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "targets.yml")
 	require.NoError(b, os.WriteFile(path, []byte(file.String()), 0o600))
 	for b.Loop() {
-		targets, err := LoadTargets(path)
+		targets, err := Load(path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestEngineDefaultsInAFile(t *testing.T) {
     workload: training
 defaults: {engine: vllm, engine_profile: vllm-v1, max_num_seqs: 64}
 `)
-	targets, err := ParseTargets(file, "targets.yml")
+	targets, err := Parse(file, "targets.yml")
 	require.NoError(t, err)
 	require.Len(t, targets, 3)
 	assert.Equal(t, estimator.EngineVLLM, targets[0].Engine)
@@ -348,7 +348,7 @@ defaults: {engine: vllm, engine_profile: vllm-v1, max_num_seqs: 64}
 // --gpu's).
 func TestOverheadUsesTheOneGrammar(t *testing.T) {
 	t.Parallel()
-	targets, err := ParseTargets([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    overhead: 0.5GiB\n  - name: b\n    model: {preset: gpt2}\n    overhead: 1.0000000001KiB\n"), "t.yml")
+	targets, err := Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    overhead: 0.5GiB\n  - name: b\n    model: {preset: gpt2}\n    overhead: 1.0000000001KiB\n"), "t.yml")
 	require.NoError(t, err)
 	require.Len(t, targets, 2)
 	require.NotNil(t, targets[0].Overhead)

@@ -40,7 +40,7 @@ func TestSyntaxErrorAtTheLineOfTheFault(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseTargets([]byte(tc.data), "t.yml")
+			_, err := Parse([]byte(tc.data), "t.yml")
 			require.Error(t, err)
 			assert.Equal(t, tc.want, err.Error())
 		})
