@@ -210,6 +210,19 @@ func (j ErrorList) Error() string {
 // Unwrap returns the errors, so that errors.Is and errors.As match each.
 func (j ErrorList) Unwrap() []error { return j }
 
+// Target is the target estimated, as given.
+func (e *Estimation) Target() Target { return e.target }
+
+// Context is the tokens per sequence, with its default applied.
+func (e *Estimation) Context() int { return e.in.context }
+
+// Batch is the concurrent sequences (inference) or the micro-batch per
+// data-parallel rank (training), with its default applied.
+func (e *Estimation) Batch() int { return e.in.batch }
+
+// KVCacheDType is the KV cache's format as used (inference).
+func (e *Estimation) KVCacheDType() string { return e.in.kv.Name }
+
 // Model returns the resolved model.
 func (e *Estimation) Model() model.Model { return e.model }
 

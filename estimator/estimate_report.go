@@ -1,7 +1,5 @@
 package estimator
 
-import "github.com/vramfit/vramfit/estimator/engine"
-
 // Report is one target's estimate as `vramfit estimate --output json`
 // prints it (DESIGN.md § Output), field for field.
 type Report struct {
@@ -64,113 +62,41 @@ type ReportBytes struct {
 	Host int64 `json:"host,omitempty"`
 }
 
-// Assumptions are the defaults and settings that change the answer.
-type Assumptions struct {
-	FlashAttention    bool      `json:"flash_attention"`
-	Recompute         Recompute `json:"recompute"`
-	SequenceParallel  bool      `json:"sequence_parallel"`
-	MemoryUtilization float64   `json:"memory_utilization"`
-	OverheadBytes     int64     `json:"overhead_bytes"`
-	// MaxBatchedTokens applies to inference only.
-	MaxBatchedTokens int `json:"max_batched_tokens,omitempty"`
-	// The formats of training's gradients and optimizer states.
-	GradientDType  string    `json:"gradient_dtype,omitempty"`
-	Optimizer      Optimizer `json:"optimizer,omitempty"`
-	OptimizerDType string    `json:"optimizer_dtype,omitempty"`
-	// LoRA's rank and adapter parameter count.
-	LoRARank       int   `json:"lora_rank,omitempty"`
-	LoRAParameters int64 `json:"lora_parameters,omitempty"`
-	// The engine's profile (the range of its versions modelled), and
-	// training's optimizer-in-backward and offload.
-	EngineProfile       string  `json:"engine_profile,omitempty"`
-	OptimizerInBackward bool    `json:"optimizer_in_backward,omitempty"`
-	Offload             Offload `json:"offload,omitempty"`
-	// NVLink is, for a serving engine, whether the tensor-parallel GPUs are
-	// taken to share NVLink, and NVLinkFrom why: "target" (its nvlink
-	// field), the catalog board of the GPU, or "default" (no GPU, or one
-	// the catalog does not know).
-	NVLink     *bool  `json:"nvlink,omitempty"`
-	NVLinkFrom string `json:"nvlink_from,omitempty"`
-}
-
-// Assumptions returns the settings this estimate rests on.
-func (e *Estimation) Assumptions() Assumptions {
-	in := e.in
-	a := Assumptions{
-		FlashAttention:    in.flash,
-		Recompute:         in.recompute,
-		SequenceParallel:  in.sequenceParallel,
-		MemoryUtilization: in.util,
-		OverheadBytes:     int64(in.overhead),
-	}
-	if in.method == RuleOfThumb { // the seed's rules add no overhead
-		a.OverheadBytes = 0
-	}
-	if in.workload == Inference {
-		a.MaxBatchedTokens = in.maxBatched
-		a.EngineProfile = e.target.EngineProfile
-		if e.Serves() && a.EngineProfile == "" {
-			a.EngineProfile = engine.DefaultProfile(engine.Kind(in.engine))
-		}
-		if e.Serves() {
-			a.setNVLink(e, "")
-		}
-		return a
-	}
-	a.EngineProfile = in.trainer.name
-	a.OptimizerInBackward, a.Offload = in.optimizerInBackward, in.offload
-	a.GradientDType, a.Optimizer, a.OptimizerDType = in.grads.Name, in.optimizer, in.optStates.Name
-	if in.workload.adapts() {
-		a.LoRARank = DefaultLoRARank
-		if e.target.LoRA != nil && e.target.LoRA.Rank > 0 {
-			a.LoRARank = e.target.LoRA.Rank
-		}
-		a.LoRAParameters = int64(in.adapters.params)
-	}
-	return a
-}
-
-// setNVLink records what a serving engine's estimate assumes of NVLink on
-// GPUs named gpu ("" for none).
-func (a *Assumptions) setNVLink(e *Estimation, gpu string) {
-	v, from := e.nvlinkOn(gpu)
-	a.NVLink, a.NVLinkFrom = &v, from
-}
-
 // Report is the estimate for the target's own layout, or placed on GPUs of
 // kind g when g is not nil.
-func (e *Estimation) Report(g *GPU) Report {
+func (e *Estimation) Report(g *GPU) Report { return newReport(e, g) }
+
+func newReport(e *Estimation, g *GPU) Report {
+	t, m := e.Target(), e.Model()
 	r := Report{
-		Target:              e.target.Name,
-		Method:              e.in.method,
-		Workload:            e.in.workload,
-		Model:               e.target.Model.String(),
-		Precision:           e.in.weights.Name,
-		Context:             e.in.context,
-		Batch:               e.in.batch,
-		Parameters:          e.model.Parameters,
-		ParametersActive:    e.model.ActiveParameters,
-		ParametersVision:    e.model.VisionParameters,
-		ParametersNextToken: e.model.NextTokenParameters,
-		Engine:              e.in.engine,
-		Assumptions:         e.Assumptions(),
+		Target:              t.Name,
+		Method:              e.Method(),
+		Workload:            e.Workload(),
+		Model:               t.Model.String(),
+		Precision:           e.Precision(),
+		Context:             e.Context(),
+		Batch:               e.Batch(),
+		Parameters:          m.Parameters,
+		ParametersActive:    m.ActiveParameters,
+		ParametersVision:    m.VisionParameters,
+		ParametersNextToken: m.NextTokenParameters,
+		Engine:              e.Engine(),
+		Assumptions:         e.Assumptions(g),
 		Warnings:            e.Warnings(),
 		UnfitReason:         "",
 	}
-	if e.in.workload == Inference {
-		r.KVCacheDType = e.in.kv.Name
+	if e.Workload() == Inference {
+		r.KVCacheDType = e.KVCacheDType()
 	}
 	if kv, ok := e.KVCacheBytesPerToken(); ok {
 		r.KVCacheBytesPerToken = &kv
 	}
-	need, layout := e.ownNeed, e.own
+	own := e.Requirement()
+	need, layout := own.Components, own.Layout
 	if g != nil {
 		gpu := *g
 		fit := e.ForGPU(gpu)
 		r.GPU = &gpu
-		if e.Serves() {
-			r.Assumptions.setNVLink(e, gpu.Name)
-		}
 		r.GPUsRequired = &fit.GPUsRequired
 		r.UnfitReason = fit.UnfitReason
 		r.ReplicasPerGPU = fit.Replicas
@@ -207,7 +133,7 @@ func (r *Report) setEngineFigures(e *Estimation, l Layout, g GPU) {
 	r.Assumptions.MemoryUtilization = res.MemoryFraction
 	r.MaxBatch = int(res.MaxConcurrency)
 	r.MaxContext = int(min(res.KVCacheTokens, int64(MaxContext)))
-	if limit := e.model.MaxPositionEmbeddings; limit > 0 && !e.target.AllowLongContext {
+	if limit := e.Model().MaxPositionEmbeddings; limit > 0 && !e.Target().AllowLongContext {
 		r.MaxContext = min(r.MaxContext, limit)
 	}
 	r.Warnings = append(r.Warnings, res.Warnings...)

@@ -38,7 +38,7 @@ func TestMemoryCapAgrees(t *testing.T) {
 			e, err := Estimate(target)
 			require.NoError(t, err)
 			want := int64(math.Floor(gpuBytes * tc.wantCap))
-			assert.Equal(t, tc.wantCap, e.Assumptions().MemoryUtilization)
+			assert.Equal(t, tc.wantCap, e.Assumptions(nil).MemoryUtilization)
 			assert.Equal(t, want, e.Usable(gpuBytes, 0))
 			fit := e.ForGPU(GPU{Name: "24GB", MemoryBytes: gpuBytes})
 			assert.Equal(t, want, fit.Usable)

@@ -68,7 +68,7 @@ func TestNVLinkTargetWins(t *testing.T) {
 		r, err := e.ServingEngine(tp2(), IdleGPU(tc.gpu))
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, r.NonTorch, tc.from)
-		a := e.Report(&tc.gpu).Assumptions
+		a := e.Assumptions(&tc.gpu)
 		require.NotNil(t, a.NVLink)
 		assert.Equal(t, tc.want == nvlink, *a.NVLink, tc.from)
 		assert.Equal(t, tc.from, a.NVLinkFrom)
@@ -81,22 +81,22 @@ func TestNVLinkTargetWins(t *testing.T) {
 func TestNVLinkWithoutGPU(t *testing.T) {
 	t.Parallel()
 	e := estimatePreset(t, Target{Engine: EngineVLLM, TensorParallel: 2}, "llama-3.1-8b")
-	a := e.Report(nil).Assumptions
+	a := e.Assumptions(nil)
 	require.NotNil(t, a.NVLink)
 	assert.False(t, *a.NVLink)
 	assert.Equal(t, "default", a.NVLinkFrom)
 	yes := true
-	a = estimatePreset(t, Target{Engine: EngineVLLM, TensorParallel: 2, NVLink: &yes}, "llama-3.1-8b").Report(nil).Assumptions
+	a = estimatePreset(t, Target{Engine: EngineVLLM, TensorParallel: 2, NVLink: &yes}, "llama-3.1-8b").Assumptions(nil)
 	require.NotNil(t, a.NVLink)
 	assert.True(t, *a.NVLink)
 	assert.Equal(t, "target", a.NVLinkFrom)
 	odd, err := LookupGPU("80GiB")
 	require.NoError(t, err)
-	a = e.Report(&odd).Assumptions
+	a = e.Assumptions(&odd)
 	require.NotNil(t, a.NVLink)
 	assert.False(t, *a.NVLink)
 	assert.Equal(t, "default", a.NVLinkFrom)
-	assert.Nil(t, estimatePreset(t, Target{}, "llama-3.1-8b").Report(nil).Assumptions.NVLink)
+	assert.Nil(t, estimatePreset(t, Target{}, "llama-3.1-8b").Assumptions(nil).NVLink)
 }
 
 // TestNVLinkByNVMLName: the collector names GPUs as NVML does; those names
