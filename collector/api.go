@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/report"
 	"github.com/vramfit/vramfit/nvml"
 )
 
@@ -33,7 +34,7 @@ type Together struct {
 // model (for the target's own layout while no device can be read), and
 // where it fits now.
 type TargetStatus struct {
-	estimator.Report
+	report.Report
 	Now *Placement `json:"now"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/report"
 	"github.com/vramfit/vramfit/nvml"
 )
 
@@ -77,7 +78,7 @@ type planEntry struct {
 	lastBatch  atomic.Pointer[batchAnswer]
 	lastEngine atomic.Pointer[engineAnswer]
 	reportOnce sync.Once
-	report     estimator.Report
+	report     report.Report
 }
 
 // batchAnswer is a max_batch search and the budget it was made for.
@@ -166,10 +167,10 @@ func (p *plan) engine(e *planEntry, free int64) engineAnswer {
 
 // estimate is the estimator's report for the host's GPU model, made on the
 // first request that asks for it.
-func (p *plan) estimate(e *planEntry) estimator.Report {
+func (p *plan) estimate(e *planEntry) report.Report {
 	e.reportOnce.Do(func() {
 		p.work.Add(1)
-		e.report = e.target.est.Report(&p.gpu)
+		e.report = report.New(e.target.est, &p.gpu)
 	})
 	return e.report
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vramfit/vramfit/estimator"
+	"github.com/vramfit/vramfit/estimator/report"
 	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
@@ -22,7 +23,7 @@ type target struct {
 	est  *estimator.Estimation
 	// own is the estimate in the target's own layout: the info labels, and
 	// the requirement while no GPU can be read.
-	own estimator.Report
+	own report.Report
 	// batchKnown says whether max_batch has an answer: an inference target
 	// of known architecture estimated in detail.
 	batchKnown bool
@@ -86,7 +87,7 @@ func estimateTargets(parsed []estimator.Target, work *atomic.Uint64) (*Targets, 
 		if err != nil {
 			return nil, err
 		}
-		own := est.Report(nil)
+		own := report.New(est, nil)
 		set.targets = append(set.targets, &target{
 			name: t.Name,
 			est:  est,

@@ -1,7 +1,6 @@
 package estimator
 
 import (
-	"encoding/json"
 	"math"
 	"testing"
 
@@ -102,48 +101,6 @@ func TestRequirementComponentsAddUp(t *testing.T) {
 	assert.Contains(t, e.Warnings(), "kv_cache and activations are unknown: a bare parameter count has no architecture (give a preset, architecture or hf_config)")
 	_, ok := e.KVCacheBytesPerToken()
 	assert.False(t, ok)
-}
-
-func TestReportJSONFields(t *testing.T) {
-	t.Parallel()
-	e := estimatePreset(t, Target{Precision: "fp8", KVCacheDType: "fp8", Context: 32768, Batch: 8, TensorParallel: 2}, "llama-3.1-70b")
-	g, err := LookupGPU("h100-80gb")
-	require.NoError(t, err)
-	for _, gpu := range []*GPU{nil, &g} {
-		data, err := json.Marshal(e.Report(gpu))
-		require.NoError(t, err)
-		var obj map[string]any
-		require.NoError(t, json.Unmarshal(data, &obj))
-		// The fields DESIGN.md § Output promises scripts.
-		for _, key := range []string{"target", "method", "workload", "parameters", "parameters_active",
-			"kv_cache_bytes_per_token", "per_gpu_bytes", "gpus", "gpu", "gpus_required", "unfit_reason",
-			"max_batch", "max_context", "assumptions", "warnings"} {
-			assert.Contains(t, obj, key)
-		}
-		for _, key := range []string{"weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "total"} {
-			assert.Contains(t, obj["per_gpu_bytes"], key)
-		}
-		for _, key := range []string{"flash_attention", "recompute", "memory_utilization"} {
-			assert.Contains(t, obj["assumptions"], key)
-		}
-		if gpu == nil {
-			assert.Nil(t, obj["gpu"])
-			assert.Nil(t, obj["gpus_required"])
-		} else {
-			assert.Equal(t, map[string]any{"name": "h100-80gb", "memory_bytes": float64(85520809984)}, obj["gpu"])
-		}
-	}
-	assert.Equal(t, Inference, e.Workload())
-	assert.Equal(t, Detailed, e.Method())
-	assert.Equal(t, "fp8", e.Precision())
-	r := e.Report(&g)
-	// DESIGN.md's example: Llama-3-70B in FP8 with 32k context, batch 8,
-	// tensor_parallel 2 needs 2 H100s, with 163,840 KV bytes per token.
-	require.NotNil(t, r.GPUsRequired)
-	assert.Equal(t, 2, *r.GPUsRequired)
-	assert.Equal(t, int64(163840), *r.KVCacheBytesPerToken)
-	assert.Equal(t, int64(70553706496), r.Parameters)
-	assert.Equal(t, 2, r.GPUs)
 }
 
 // checkComponents fails when a need is negative or does not add up.

@@ -25,7 +25,7 @@ func newCheckConfigCommand(app *kingpin.Application) command {
 		estimations := targets.Estimations()
 		for i, est := range estimations {
 			for _, w := range est.Warnings() {
-				fmt.Fprintf(e.stderr, "%s: targets[%d] (%s): warning: %s\n", file, i, est.Report(nil).Target, w)
+				fmt.Fprintf(e.stderr, "%s: targets[%d] (%s): warning: %s\n", file, i, est.Target().Name, w)
 			}
 		}
 		fmt.Fprintf(e.stdout, "%s: %s\n", file, summary(estimations))

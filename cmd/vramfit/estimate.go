@@ -12,6 +12,7 @@ import (
 
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
+	"github.com/vramfit/vramfit/estimator/report"
 	"github.com/vramfit/vramfit/estimator/targetsfile"
 )
 
@@ -125,7 +126,7 @@ func (f *estimateFlags) run(e env) int {
 			status = 1
 			continue
 		}
-		r := est.Report(gpu)
+		r := report.New(est, gpu)
 		for _, w := range r.Warnings {
 			fmt.Fprintf(e.stderr, "%s estimate: %s: warning: %s\n", programName, r.Target, w)
 		}
@@ -255,7 +256,7 @@ func gib(b int64) string { return fmt.Sprintf("%.2f", float64(b)/(1<<30)) }
 
 // writeTable prints one report for a reader: each component in GiB per GPU,
 // the total, the GPU count and the verdict, then the assumptions.
-func writeTable(w io.Writer, r estimator.Report) {
+func writeTable(w io.Writer, r report.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintf(tw, "target\t%s\n", r.Target)
@@ -343,7 +344,7 @@ func writeTable(w io.Writer, r estimator.Report) {
 }
 
 // verdict says how many GPUs the target takes and whether it fits.
-func verdict(r estimator.Report) string {
+func verdict(r report.Report) string {
 	layout := r.Layout.String()
 	switch {
 	case r.GPU == nil:

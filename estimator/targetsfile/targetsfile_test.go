@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
+	"github.com/vramfit/vramfit/estimator/report"
 )
 
 func TestLoadTargetsInvalid(t *testing.T) {
@@ -83,7 +84,7 @@ func TestLoadTargetsValid(t *testing.T) {
 	e, err := estimator.Estimate(targets[1])
 	require.NoError(t, err)
 	assert.EqualValues(t, 6_738_415_616, e.Model().Parameters) // Llama-2-7B, REFERENCES §4
-	assert.Equal(t, "models/llama-2-7b/config.json", e.Report(nil).Model)
+	assert.Equal(t, "models/llama-2-7b/config.json", report.New(e, nil).Model)
 	assert.Equal(t, &estimator.LoRA{Rank: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}, targets[1].LoRA)
 	for _, target := range targets {
 		_, err := estimator.Estimate(target)

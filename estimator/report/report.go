@@ -1,18 +1,25 @@
-package estimator
+// Package report is one target's estimate as vramfit prints and serves it:
+// the object of `vramfit estimate --output json` (DESIGN.md § Output), which
+// the agent's /api/v1/targets and status page also show. It reads an
+// estimator.Estimation through its exported methods and holds no maths of
+// its own; the table that `vramfit estimate` prints is cmd/vramfit's.
+package report
+
+import "github.com/vramfit/vramfit/estimator"
 
 // Report is one target's estimate as `vramfit estimate --output json`
 // prints it (DESIGN.md § Output), field for field.
 type Report struct {
-	Target           string   `json:"target"`
-	Method           Method   `json:"method"`
-	Workload         Workload `json:"workload"`
-	Model            string   `json:"model"`
-	Precision        string   `json:"precision"`
-	KVCacheDType     string   `json:"kv_cache_dtype,omitempty"`
-	Context          int      `json:"context"`
-	Batch            int      `json:"batch"`
-	Parameters       int64    `json:"parameters"`
-	ParametersActive int64    `json:"parameters_active"`
+	Target           string             `json:"target"`
+	Method           estimator.Method   `json:"method"`
+	Workload         estimator.Workload `json:"workload"`
+	Model            string             `json:"model"`
+	Precision        string             `json:"precision"`
+	KVCacheDType     string             `json:"kv_cache_dtype,omitempty"`
+	Context          int                `json:"context"`
+	Batch            int                `json:"batch"`
+	Parameters       int64              `json:"parameters"`
+	ParametersActive int64              `json:"parameters_active"`
 	// ParametersVision is a multimodal model's vision tower and projector,
 	// included in Parameters; ParametersNextToken DeepSeek-V3's
 	// multi-token-prediction layers, left out of it (engines do not load
@@ -25,12 +32,12 @@ type Report struct {
 	PerGPUBytes ReportBytes `json:"per_gpu_bytes"`
 	// GPUs is the count PerGPUBytes applies to: GPUsRequired when a GPU is
 	// given and the target fits, else the target's own layout's.
-	GPUs   int    `json:"gpus"`
-	Layout Layout `json:"layout"`
+	GPUs   int              `json:"gpus"`
+	Layout estimator.Layout `json:"layout"`
 	// Chosen names the layout fields the target leaves open and placement
 	// set; empty without a GPU or when nothing fits.
-	Chosen []string `json:"chosen"`
-	GPU    *GPU     `json:"gpu"`
+	Chosen []string       `json:"chosen"`
+	GPU    *estimator.GPU `json:"gpu"`
 	// GPUsRequired is null without a GPU, 0 when no count fits.
 	GPUsRequired   *int   `json:"gpus_required"`
 	UnfitReason    string `json:"unfit_reason"`
@@ -41,11 +48,11 @@ type Report struct {
 	// KVCacheTokens is the tokens its KV cache holds for one replica and
 	// MaxConcurrency the requests of the full context it serves at once, as
 	// the engine logs it.
-	Engine         Engine      `json:"engine"`
-	KVCacheTokens  int64       `json:"kv_cache_tokens"`
-	MaxConcurrency float64     `json:"max_concurrency"`
-	Assumptions    Assumptions `json:"assumptions"`
-	Warnings       []string    `json:"warnings"`
+	Engine         estimator.Engine      `json:"engine"`
+	KVCacheTokens  int64                 `json:"kv_cache_tokens"`
+	MaxConcurrency float64               `json:"max_concurrency"`
+	Assumptions    estimator.Assumptions `json:"assumptions"`
+	Warnings       []string              `json:"warnings"`
 }
 
 // ReportBytes are the per-GPU components; null marks an unknown part.
@@ -62,11 +69,9 @@ type ReportBytes struct {
 	Host int64 `json:"host,omitempty"`
 }
 
-// Report is the estimate for the target's own layout, or placed on GPUs of
-// kind g when g is not nil.
-func (e *Estimation) Report(g *GPU) Report { return newReport(e, g) }
-
-func newReport(e *Estimation, g *GPU) Report {
+// New is the report of the estimate for the target's own layout, or placed on
+// GPUs of kind g when g is not nil.
+func New(e *estimator.Estimation, g *estimator.GPU) Report {
 	t, m := e.Target(), e.Model()
 	r := Report{
 		Target:              t.Name,
@@ -85,7 +90,7 @@ func newReport(e *Estimation, g *GPU) Report {
 		Warnings:            e.Warnings(),
 		UnfitReason:         "",
 	}
-	if e.Workload() == Inference {
+	if e.Workload() == estimator.Inference {
 		r.KVCacheDType = e.KVCacheDType()
 	}
 	if kv, ok := e.KVCacheBytesPerToken(); ok {
@@ -124,22 +129,22 @@ func newReport(e *Estimation, g *GPU) Report {
 // setEngineFigures fills the serving engine's figures on idle GPUs like g:
 // its KV cache tokens and concurrency, the sequences of the target's context
 // that fit in them, and the longest context one request can reach.
-func (r *Report) setEngineFigures(e *Estimation, l Layout, g GPU) {
-	res, err := e.ServingEngine(l, IdleGPU(g))
+func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g estimator.GPU) {
+	res, err := e.ServingEngine(l, estimator.IdleGPU(g))
 	if err != nil {
 		return
 	}
 	r.KVCacheTokens, r.MaxConcurrency = res.KVCacheTokens, res.MaxConcurrency
 	r.Assumptions.MemoryUtilization = res.MemoryFraction
 	r.MaxBatch = int(res.MaxConcurrency)
-	r.MaxContext = int(min(res.KVCacheTokens, int64(MaxContext)))
+	r.MaxContext = int(min(res.KVCacheTokens, int64(estimator.MaxContext)))
 	if limit := e.Model().MaxPositionEmbeddings; limit > 0 && !e.Target().AllowLongContext {
 		r.MaxContext = min(r.MaxContext, limit)
 	}
 	r.Warnings = append(r.Warnings, res.Warnings...)
 }
 
-func reportBytes(c Components) ReportBytes {
+func reportBytes(c estimator.Components) ReportBytes {
 	r := ReportBytes{Host: c.Host}
 	fields := map[string]**int64{"weights": &r.Weights, "kv_cache": &r.KVCache, "activations": &r.Activations,
 		"gradients": &r.Gradients, "optimizer": &r.Optimizer, "overhead": &r.Overhead, "total": &r.Total}
