@@ -29,7 +29,7 @@ type Report struct {
 	// KVCacheBytesPerToken is null when the architecture is unknown.
 	KVCacheBytesPerToken *int64 `json:"kv_cache_bytes_per_token"`
 	// PerGPUBytes holds null for each part that could not be estimated.
-	PerGPUBytes ReportBytes `json:"per_gpu_bytes"`
+	PerGPUBytes Bytes `json:"per_gpu_bytes"`
 	// GPUs is the count PerGPUBytes applies to: GPUsRequired when a GPU is
 	// given and the target fits, else the target's own layout's.
 	GPUs   int              `json:"gpus"`
@@ -55,8 +55,8 @@ type Report struct {
 	Warnings       []string              `json:"warnings"`
 }
 
-// ReportBytes are the per-GPU components; null marks an unknown part.
-type ReportBytes struct {
+// Bytes are the per-GPU components; null marks an unknown part.
+type Bytes struct {
 	Weights     *int64 `json:"weights"`
 	KVCache     *int64 `json:"kv_cache"`
 	Activations *int64 `json:"activations"`
@@ -144,8 +144,8 @@ func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g
 	r.Warnings = append(r.Warnings, res.Warnings...)
 }
 
-func reportBytes(c estimator.Components) ReportBytes {
-	r := ReportBytes{Host: c.Host}
+func reportBytes(c estimator.Components) Bytes {
+	r := Bytes{Host: c.Host}
 	fields := map[string]**int64{"weights": &r.Weights, "kv_cache": &r.KVCache, "activations": &r.Activations,
 		"gradients": &r.Gradients, "optimizer": &r.Optimizer, "overhead": &r.Overhead, "total": &r.Total}
 	for _, p := range c.Parts() {
