@@ -114,6 +114,9 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		{"headroom over time per target", "timeseries", []string{"vramfit_target_headroom_bytes"}},
 		{"GPUs required", "table", []string{"vramfit_target_gpus_required"}},
 		{"requirement components", "barchart", []string{"vramfit_target_required_bytes", `component!="total"`}},
+		// The host-level answer, which the matrix's per-target verdicts do not give.
+		{"all targets together per host, now", "table", []string{"vramfit_targets_fit_together{", "by (instance)"}},
+		{"all targets together per host, when idle", "table", []string{"vramfit_targets_fit_together_when_idle{", "by (instance)"}},
 		{"exporter health: scrapes", "stat", []string{"up{"}},
 		{"exporter health: collectors", "state-timeline", []string{"vramfit_scrape_collector_success"}},
 		{"exporter health: reloads", "state-timeline", []string{"vramfit_config_last_reload_successful"}},
@@ -146,6 +149,11 @@ func TestDashboardQueriesUseVariables(t *testing.T) {
 		}
 		if strings.Contains(q.Expr, "vramfit_target_") && !strings.HasPrefix(q.Source, "variable") {
 			assert.Contains(t, q.Expr, `target=~"$target"`, q.Source)
+		}
+		// The host-level series (vramfit_targets_*) have no target label: a
+		// target filter would empty them as soon as one target is selected.
+		if strings.Contains(q.Expr, "vramfit_targets_") {
+			assert.NotContains(t, q.Expr, "$target", q.Source)
 		}
 		// Every selector of the query must carry the filters, or a join would mix hosts.
 		selectors := strings.Count(q.Expr, "{")

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vramfit/vramfit/nvml/internal/yamlsyntax"
 )
 
 // The fleet file format; docs/nvml.md describes it.
@@ -109,6 +111,9 @@ var (
 func ParseFleet(filename string, data []byte) (Fleet, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
+		if line, msg, ok := yamlsyntax.Locate(data, err); ok {
+			return Fleet{}, fmt.Errorf("%s:%d: %s", filename, line, msg)
+		}
 		return Fleet{}, fmt.Errorf("%s: %w", filename, err)
 	}
 	if len(root.Content) == 0 {

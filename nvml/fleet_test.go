@@ -15,7 +15,7 @@ func TestParseFleetErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"empty", "", "f.yml: the fleet file is empty; it needs at least a gpus list"},
-		{"syntax", "gpus: [", "f.yml: yaml: line 1: did not find expected node content"},
+		{"syntax", "gpus: [", "f.yml:1: did not find expected node content"},
 		{"unknown top-level field", "gpu: []", "f.yml:1: gpu: unknown field; valid fields are cuda_driver_version, driver_version, faults, gpus, memory_v1_only, nvml_version"},
 		{"unknown GPU field", "gpus:\n  - board: rtx-4090\n    colour: red", "f.yml:3: gpus[0].colour: unknown field; valid fields are board, compute_capability, count, memory_reserved, memory_total, memory_used, mig_instances, mig_mode, name, pci_bus_id, power_watts, processes, temperature_celsius, utilization, uuid"},
 		{"wrong type", "gpus:\n  - {board: rtx-4090, count: many}", "f.yml:2: gpus[0].count: \"many\" is not a whole number"},

@@ -41,7 +41,7 @@ func TestLoadTargetsInvalid(t *testing.T) {
 		"invalid-syntax.yml":            `:4: found character that cannot start any token; line 4 is indented with a tab; YAML indents with spaces only`,
 		// yaml names line 6, where the second target begins; the fault is on line 9.
 		"invalid-indentation.yml": `:9: did not find expected key; line 9 is indented by 5 spaces, which lines up with none of the blocks above it (indented by 0, 2, 4, 6)`,
-		"invalid-misspelt-field.yml": `:4: targets[0]: unknown field "tensor_paralel"; did you mean tensor_parallel?` + "\n" +
+		"invalid-misspelt-field.yml": `:4: targets[0]: unknown field "tensorparallel"; did you mean tensor_parallel?` + "\n" +
 			dir + `invalid-misspelt-field.yml:6: targets[1].model: set one of preset, parameters, architecture or hf_config`,
 		"invalid-alias-bomb.yml":  `:2: aliases (*a) are not supported in a targets file`,
 		"invalid-model-field.yml": `:3: targets[0].model: unknown field "foo"; valid: architecture, hf_config, parameters, preset`,

@@ -50,7 +50,7 @@ func TestSyntaxErrorAtTheLineOfTheFault(t *testing.T) {
 func TestUnknownField(t *testing.T) {
 	t.Parallel()
 	valid := []string{"batch", "context", "tensor_parallel", "pipeline_parallel"}
-	assert.Equal(t, `unknown field "tensor_paralel"; did you mean tensor_parallel?`, unknownField("tensor_paralel", valid))
+	assert.Equal(t, `unknown field "tensorparallel"; did you mean tensor_parallel?`, unknownField("tensorparallel", valid))
 	assert.Equal(t, `unknown field "Batch"; did you mean batch?`, unknownField("Batch", valid))
 	assert.Equal(t, `unknown field "replicas"; valid: batch, context, tensor_parallel, pipeline_parallel`, unknownField("replicas", valid))
 }

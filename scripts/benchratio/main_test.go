@@ -47,9 +47,9 @@ func TestRatioTable(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 1+len(cases())+2, stdout)
 	assert.Regexp(t, `^\s*case\s+series\s+scrape µs\s+floor µs\s+time ratio\s+paired: median\s+\(least–most\)\s+scrape allocs\s+floor allocs\s+alloc ratio\s+runs$`, lines[0])
-	// gpus=8/targets=100: 8 + 9 per GPU + 12.5 per target series (scrapegrid.Series).
-	assert.Regexp(t, `^\s*gpus=8/targets=100\s+1330\s+1\.1\s+1\.0\s+1\.10\s+1\.20\s+\(1\.10–9\.00\)\s+104\s+100\s+1\.04\s+3$`, lines[7])
-	assert.Regexp(t, `^\s*gpus=8/targets=10\s+205\s+1\.0\s+1\.0\s+1\.00\s+1\.00\s+\(1\.00–1\.00\)\s+100\s+100\s+1\.00\s+3$`, lines[6])
+	// gpus=8/targets=100: 8 + 9 per GPU + 13.5 per target + 2 series (scrapegrid.Series).
+	assert.Regexp(t, `^\s*gpus=8/targets=100\s+1432\s+1\.1\s+1\.0\s+1\.10\s+1\.20\s+\(1\.10–9\.00\)\s+104\s+100\s+1\.04\s+3$`, lines[7])
+	assert.Regexp(t, `^\s*gpus=8/targets=10\s+217\s+1\.0\s+1\.0\s+1\.00\s+1\.00\s+\(1\.00–1\.00\)\s+100\s+100\s+1\.00\s+3$`, lines[6])
 	assert.Contains(t, lines[len(lines)-1], "goals: Scrape/Floor ≤ 1.25 at gpus=8/targets=100 and ≤ 1.50 everywhere")
 }
 
