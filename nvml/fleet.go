@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vramfit/vramfit/nvml/internal/yamlsyntax"
+	"github.com/vramfit/vramfit/estimator/yamlsyntax"
 )
 
 // The fleet file format; docs/nvml.md describes it.

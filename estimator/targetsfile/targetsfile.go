@@ -28,6 +28,7 @@ import (
 
 	"github.com/vramfit/vramfit/estimator"
 	"github.com/vramfit/vramfit/estimator/model"
+	"github.com/vramfit/vramfit/estimator/yamlsyntax"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -241,13 +242,7 @@ func (p *targetsParser) fileError(msg string) {
 // yamlError reports a YAML syntax error of data as file:line: message, at
 // the line of the fault rather than the line yaml names.
 func (p *targetsParser) yamlError(err error, data []byte) {
-	if m := lineInMessage.FindStringSubmatch(err.Error()); m != nil {
-		reported, _ := strconv.Atoi(m[1])
-		line, hint := syntaxFault(data, m[2], reported)
-		msg := m[2]
-		if hint != "" {
-			msg += "; " + hint
-		}
+	if line, msg, ok := yamlsyntax.Locate(data, err); ok {
 		p.errs = append(p.errs, &estimator.TargetError{Where: fmt.Sprintf("%s:%d", p.file, line), Msg: msg})
 		return
 	}
