@@ -42,7 +42,7 @@ func TestFamilyKVCache(t *testing.T) {
 		{name: "gpt_oss 20b", dir: "openai__gpt-oss-20b", file: "config.json", perToken: 24 * 2048,
 			context: 32768, atContext: 12*2048*32768 + 12*2048*128},
 		// 21 global and 21 sliding (4096) layers of 2·8·256·2 = 8192 bytes.
-		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.transcribed.json", perToken: 42 * 8192,
+		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.json", perToken: 42 * 8192,
 			context: 8192, atContext: 21*8192*8192 + 21*8192*4096},
 		// Layers 5, 11, ..., 59 global (10), 52 of window 1024; 2·16·128·2 bytes.
 		{name: "gemma3 27B", dir: "google__gemma-3-27b-it", file: "config.reconstructed.json", perToken: 62 * 8192,
@@ -58,7 +58,7 @@ func TestFamilyKVCache(t *testing.T) {
 			context: 32768, atContext: 12*4096*32768 + 36*4096*8192},
 		{name: "mistral3", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.reconstructed.json", perToken: 40 * 4096},
 		{name: "phi-4", dir: "microsoft__phi-4", file: "config.json", perToken: 40 * 2 * 10 * 128 * 2},
-		{name: "phi-2", dir: "microsoft__phi-2", file: "config.transcribed.json", perToken: 32 * 2 * 32 * 80 * 2},
+		{name: "phi-2", dir: "microsoft__phi-2", file: "config.json", perToken: 32 * 2 * 32 * 80 * 2},
 		{name: "olmo2", dir: "allenai__OLMo-2-1124-7B", file: "config.json", perToken: 32 * 2 * 32 * 128 * 2},
 		{name: "cohere", dir: "CohereForAI__c4ai-command-r-v01", file: "config.reconstructed.json", perToken: 40 * 2 * 64 * 128 * 2},
 		{name: "granite", dir: "ibm-granite__granite-3.1-8b-instruct", file: "config.json", perToken: 40 * 2 * 8 * 128 * 2},

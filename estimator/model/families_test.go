@@ -126,7 +126,9 @@ func TestFamilyParameterCounts(t *testing.T) {
 		// Gemma 2 report (arXiv:2408.00118), Table 2, 9B: 917,504,000
 		// embedding and 8,324,201,984 non-embedding parameters. Layer: q and
 		// o 3584·4096, k and v 3584·2048, MLP 3·3584·14336, four norms.
-		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.transcribed.json",
+		// config.json: google/gemma-2-9b-it as downloaded on 2024-06-30,
+		// doggy8088/GemmaTokenizerExtractor gemma-2-9b-it/config.json @a275733.
+		{name: "gemma2 9B", dir: "google__gemma-2-9b-it", file: "config.json",
 			total:     256000*3584 + 42*(2*3584*4096+2*3584*2048+3*3584*14336+4*3584) + 3584,
 			active:    256000*3584 + 42*(2*3584*4096+2*3584*2048+3*3584*14336+4*3584) + 3584,
 			published: 917_504_000 + 8_324_201_984, unit: 1, nonEmbedding: 8_324_201_984, neUnit: 1, embedding: 256000 * 3584},
@@ -179,8 +181,9 @@ func TestFamilyParameterCounts(t *testing.T) {
 		// Phi-2 (Microsoft Research blog, "Phi-2: the surprising power of
 		// small language models"): 2.7B. Layer: q, k, v, dense and fc1, fc2
 		// with biases, one LayerNorm with bias; final LayerNorm; LM head
-		// with bias.
-		{name: "phi 2", dir: "microsoft__phi-2", file: "config.transcribed.json",
+		// with bias. config.json: a clone of the microsoft/phi-2 Hub
+		// repository, henryhmko/VLM_interpretability phi-2/config.json @53ca1a9.
+		{name: "phi 2", dir: "microsoft__phi-2", file: "config.json",
 			total:     2*51200*2560 + 51200 + 32*(4*(2560*2560+2560)+2560*10240+10240+10240*2560+2560+2*2560) + 2*2560,
 			active:    2*51200*2560 + 51200 + 32*(4*(2560*2560+2560)+2560*10240+10240+10240*2560+2560+2*2560) + 2*2560,
 			published: 2.7 * B, unit: 0.1 * B, embedding: 2*51200*2560 + 51200},
@@ -320,6 +323,17 @@ func TestMistral3TextMatchesMistralSmall(t *testing.T) {
 	t.Parallel()
 	m := hfModel(t, "mistralai__Mistral-Small-3.1-24B-Instruct-2503", "config.reconstructed.json")
 	assert.Equal(t, int64(47_144_806_400/2), m.Parameters-m.VisionParameters)
+}
+
+// TestCheckpointIndexTotals checks two families against the
+// model.safetensors.index.json kept beside their config.json in the same
+// copies (metadata.total_size, 16-bit weights, so two bytes a parameter):
+// gemma-2-9b-it 18,483,411,968 bytes (= the Gemma 2 report's 917,504,000 +
+// 8,324,201,984) and phi-2 5,559,367,680 bytes (fp16).
+func TestCheckpointIndexTotals(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, int64(18_483_411_968/2), hfModel(t, "google__gemma-2-9b-it", "config.json").Parameters)
+	assert.Equal(t, int64(5_559_367_680/2), hfModel(t, "microsoft__phi-2", "config.json").Parameters)
 }
 
 // TestPhiMoE checks phimoe on the Phi-3.5-MoE-instruct values that its
