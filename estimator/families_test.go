@@ -37,7 +37,7 @@ func TestFamilyKVCache(t *testing.T) {
 		// MLA caches the latent, not 128 heads of keys and values.
 		{name: "deepseek_v3", dir: "deepseek-ai__DeepSeek-V3", file: "config.json", perToken: 61 * (512 + 64) * 2,
 			context: 32768, atContext: 32768 * 61 * (512 + 64) * 2},
-		{name: "deepseek_v2 lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.reconstructed.json", perToken: 27 * (512 + 64) * 2},
+		{name: "deepseek_v2 lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.json", perToken: 27 * (512 + 64) * 2},
 		// 12 full layers and 12 of window 128, 2·8·64·2 = 2048 bytes each.
 		{name: "gpt_oss 20b", dir: "openai__gpt-oss-20b", file: "config.json", perToken: 24 * 2048,
 			context: 32768, atContext: 12*2048*32768 + 12*2048*128},

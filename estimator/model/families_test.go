@@ -101,8 +101,10 @@ func TestFamilyParameterCounts(t *testing.T) {
 		// DeepSeek-V2-Lite model card: 16B total, 2.4B activated (without
 		// the input embedding, as checked below). q_lora_rank null: q_proj
 		// 2048·16·192. One dense layer, 26 MoE layers of 64 experts (6
-		// active) and two shared experts of 1408.
-		{name: "deepseek_v2 V2-Lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.reconstructed.json",
+		// active) and two shared experts of 1408. config.json: a clone of the
+		// deepseek-ai/DeepSeek-V2-Lite Hub repository, cakeng/CS262_moe
+		// DeepSeek-V2-Lite/config.json @c294b7f.
+		{name: "deepseek_v2 V2-Lite", dir: "deepseek-ai__DeepSeek-V2-Lite", file: "config.json",
 			total: 2*102400*2048 + 2048 +
 				(2048*16*192 + 2048*576 + 512 + 512*16*256 + 16*128*2048 + 3*2048*10944 + 2*2048) +
 				26*(2048*16*192+2048*576+512+512*16*256+16*128*2048+2048*64+66*3*2048*1408+2*2048),
@@ -325,13 +327,15 @@ func TestMistral3TextMatchesMistralSmall(t *testing.T) {
 	assert.Equal(t, int64(47_144_806_400/2), m.Parameters-m.VisionParameters)
 }
 
-// TestCheckpointIndexTotals checks two families against the
+// TestCheckpointIndexTotals checks three families against the
 // model.safetensors.index.json kept beside their config.json in the same
 // copies (metadata.total_size, 16-bit weights, so two bytes a parameter):
 // gemma-2-9b-it 18,483,411,968 bytes (= the Gemma 2 report's 917,504,000 +
-// 8,324,201,984) and phi-2 5,559,367,680 bytes (fp16).
+// 8,324,201,984), phi-2 5,559,367,680 bytes (fp16) and DeepSeek-V2-Lite
+// 31,412,968,448 bytes.
 func TestCheckpointIndexTotals(t *testing.T) {
 	t.Parallel()
+	assert.Equal(t, int64(31_412_968_448/2), hfModel(t, "deepseek-ai__DeepSeek-V2-Lite", "config.json").Parameters)
 	assert.Equal(t, int64(18_483_411_968/2), hfModel(t, "google__gemma-2-9b-it", "config.json").Parameters)
 	assert.Equal(t, int64(5_559_367_680/2), hfModel(t, "microsoft__phi-2", "config.json").Parameters)
 }
