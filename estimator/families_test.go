@@ -56,7 +56,7 @@ func TestFamilyKVCache(t *testing.T) {
 		// 12 NoPE layers global, 36 chunked at 8192; 2·8·128·2 = 4096 bytes.
 		{name: "llama4 scout", dir: "meta-llama__Llama-4-Scout-17B-16E-Instruct", file: "config.trimmed.json", perToken: 48 * 4096,
 			context: 32768, atContext: 12*4096*32768 + 36*4096*8192},
-		{name: "mistral3", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.reconstructed.json", perToken: 40 * 4096},
+		{name: "mistral3", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.json", perToken: 40 * 4096},
 		{name: "phi-4", dir: "microsoft__phi-4", file: "config.json", perToken: 40 * 2 * 10 * 128 * 2},
 		{name: "phi-2", dir: "microsoft__phi-2", file: "config.json", perToken: 32 * 2 * 32 * 80 * 2},
 		{name: "olmo2", dir: "allenai__OLMo-2-1124-7B", file: "config.json", perToken: 32 * 2 * 32 * 128 * 2},

@@ -201,8 +201,10 @@ func TestFamilyParameterCounts(t *testing.T) {
 		// total_size 47,144,806,400 bf16 bytes = 23,572,403,200 parameters
 		// (checked below). Vision: Pixtral, 24 layers of 1024 with a gated
 		// MLP of 4096, patch convolution 3·14²·1024, ln_pre; projector: norm
-		// 1024, patch merger 4096·1024, 1024·5120 and 5120·5120.
-		{name: "mistral3 small 3.1", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.reconstructed.json",
+		// 1024, patch merger 4096·1024, 1024·5120 and 5120·5120. config.json:
+		// the Hub files as uploaded on 2025-03-24,
+		// AurelienVaudois/7688581-Expert-Git-GitHub "config(6).json" @423c617.
+		{name: "mistral3 small 3.1", dir: "mistralai__Mistral-Small-3.1-24B-Instruct-2503", file: "config.json",
 			total: 2*131072*5120 + 40*(2*5120*4096+2*5120*1024+3*5120*32768+2*5120) + 5120 +
 				3*14*14*1024 + 1024 + 24*(4*1024*1024+3*1024*4096+2*1024) + 1024 + 4096*1024 + 1024*5120 + 5120*5120,
 			active: 2*131072*5120 + 40*(2*5120*4096+2*5120*1024+3*5120*32768+2*5120) + 5120 +
@@ -323,18 +325,20 @@ func TestDeepSeekNextTokenLayers(t *testing.T) {
 // bytes, 23,572,403,200 parameters.
 func TestMistral3TextMatchesMistralSmall(t *testing.T) {
 	t.Parallel()
-	m := hfModel(t, "mistralai__Mistral-Small-3.1-24B-Instruct-2503", "config.reconstructed.json")
+	m := hfModel(t, "mistralai__Mistral-Small-3.1-24B-Instruct-2503", "config.json")
 	assert.Equal(t, int64(47_144_806_400/2), m.Parameters-m.VisionParameters)
 }
 
-// TestCheckpointIndexTotals checks three families against the
+// TestCheckpointIndexTotals checks four families against the
 // model.safetensors.index.json kept beside their config.json in the same
 // copies (metadata.total_size, 16-bit weights, so two bytes a parameter):
 // gemma-2-9b-it 18,483,411,968 bytes (= the Gemma 2 report's 917,504,000 +
-// 8,324,201,984), phi-2 5,559,367,680 bytes (fp16) and DeepSeek-V2-Lite
-// 31,412,968,448 bytes.
+// 8,324,201,984), phi-2 5,559,367,680 bytes (fp16), DeepSeek-V2-Lite
+// 31,412,968,448 bytes and Mistral-Small-3.1-24B-Instruct-2503
+// 48,022,722,560 bytes (its text and vision together).
 func TestCheckpointIndexTotals(t *testing.T) {
 	t.Parallel()
+	assert.Equal(t, int64(48_022_722_560/2), hfModel(t, "mistralai__Mistral-Small-3.1-24B-Instruct-2503", "config.json").Parameters)
 	assert.Equal(t, int64(31_412_968_448/2), hfModel(t, "deepseek-ai__DeepSeek-V2-Lite", "config.json").Parameters)
 	assert.Equal(t, int64(18_483_411_968/2), hfModel(t, "google__gemma-2-9b-it", "config.json").Parameters)
 	assert.Equal(t, int64(5_559_367_680/2), hfModel(t, "microsoft__phi-2", "config.json").Parameters)
