@@ -156,6 +156,7 @@ func (p *targetsParser) parse(data []byte) File {
 	if node, ok := top["defaults"]; ok {
 		defaults = p.fields(node.value, "defaults", false)
 		file.Defaults = p.target(defaults, nil, "defaults", node.value.Line)
+		defaults = p.parsable(defaults)
 	}
 	node, ok := top["targets"]
 	if !ok {
@@ -313,6 +314,22 @@ func (p *targetsParser) fields(n *yaml.Node, path string, named bool) []keyValue
 	out := make([]keyValue, 0, len(byKey))
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if kv, ok := byKey[n.Content[i].Value]; ok && kv.value == n.Content[i+1] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// parsable returns the defaults entries that parse on their own. One that
+// does not has been reported at the defaults block; applied to every target
+// it would be reported again under each, and would stop their own checks.
+func (p *targetsParser) parsable(entries []keyValue) []keyValue {
+	out := make([]keyValue, 0, len(entries))
+	for _, kv := range entries {
+		scratch := targetsParser{file: p.file, baseDir: p.baseDir}
+		var t estimator.Target
+		scratch.set(&t, kv, "defaults")
+		if len(scratch.errs) == 0 {
 			out = append(out, kv)
 		}
 	}

@@ -357,3 +357,17 @@ func TestOverheadUsesTheOneGrammar(t *testing.T) {
 	require.NotNil(t, targets[1].Overhead)
 	assert.Equal(t, int64(1025), *targets[1].Overhead)
 }
+
+// A defaults entry that does not parse is reported once, at the defaults
+// block, not again under every target that inherits it; and the targets'
+// own checks still run, so that their own faults are not hidden by it.
+func TestBadDefaultReportedOnce(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(`defaults: {memory_utilization: 1.3}
+targets:
+  - {name: a, model: {preset: gpt2}}
+  - {name: b, model: {preset: llama-3-8b}, tensor_parallel: 3}
+`), "t.yml")
+	assert.EqualError(t, err, `t.yml:1: defaults.memory_utilization: must be a number more than 0 and at most 1, got "1.3"`+"\n"+
+		"t.yml:4: targets[1].tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32")
+}
