@@ -5,7 +5,11 @@
 // its own; the table that `vramfit estimate` prints is cmd/vramfit's.
 package report
 
-import "github.com/vramfit/vramfit/estimator"
+import (
+	"fmt"
+
+	"github.com/vramfit/vramfit/estimator"
+)
 
 // Report is one target's estimate as `vramfit estimate --output json`
 // prints it (DESIGN.md § Output), field for field.
@@ -98,6 +102,7 @@ func New(e *estimator.Estimation, g *estimator.GPU) Report {
 	}
 	own := e.Requirement()
 	need, layout := own.Components, own.Layout
+	engineFigures := false
 	if g != nil {
 		gpu := *g
 		fit := e.ForGPU(gpu)
@@ -109,7 +114,7 @@ func New(e *estimator.Estimation, g *estimator.GPU) Report {
 		need, layout = fit.PerGPU, fit.Layout
 		switch {
 		case fit.GPUsRequired > 0 && e.Serves():
-			r.setEngineFigures(e, fit.Layout, gpu)
+			engineFigures = r.setEngineFigures(e, fit.Layout, gpu)
 		case fit.GPUsRequired > 0:
 			r.MaxBatch = e.MaxBatch(fit.Usable, fit.GPUsRequired)
 			r.MaxContext = e.MaxContext(fit.Usable, fit.GPUsRequired)
@@ -117,6 +122,9 @@ func New(e *estimator.Estimation, g *estimator.GPU) Report {
 	}
 	r.GPUs, r.Layout = layout.GPUs(), layout
 	r.PerGPUBytes = reportBytes(need)
+	if engineFigures {
+		r.engineOverhead(e, need.Overhead)
+	}
 	if r.Warnings == nil {
 		r.Warnings = []string{}
 	}
@@ -128,11 +136,12 @@ func New(e *estimator.Estimation, g *estimator.GPU) Report {
 
 // setEngineFigures fills the serving engine's figures on idle GPUs like g:
 // its KV cache tokens and concurrency, the sequences of the target's context
-// that fit in them, and the longest context one request can reach.
-func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g estimator.GPU) {
+// that fit in them, and the longest context one request can reach. It
+// reports whether the engine's accounting applied.
+func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g estimator.GPU) bool {
 	res, err := e.ServingEngine(l, estimator.IdleGPU(g))
 	if err != nil {
-		return
+		return false
 	}
 	r.KVCacheTokens, r.MaxConcurrency = res.KVCacheTokens, res.MaxConcurrency
 	r.Assumptions.MemoryUtilization = res.MemoryFraction
@@ -142,6 +151,18 @@ func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g
 		r.MaxContext = min(r.MaxContext, limit)
 	}
 	r.Warnings = append(r.Warnings, res.Warnings...)
+	return true
+}
+
+// engineOverhead puts in the assumptions the memory a serving engine keeps
+// outside the model, which its accounting counts itself, and says so when
+// the target set an overhead of its own: the engine does not use it.
+func (r *Report) engineOverhead(e *estimator.Estimation, overhead int64) {
+	r.Assumptions.OverheadBytes = overhead
+	if own := e.Target().Overhead; own != nil {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("overhead %.2f GiB is not used: engine %s counts its own memory "+
+			"outside the model (non-torch memory, CUDA graphs, CUDA context)", float64(*own)/(1<<30), e.Engine()))
+	}
 }
 
 func reportBytes(c estimator.Components) Bytes {

@@ -119,3 +119,25 @@ func TestReportServingEngine(t *testing.T) {
 		assert.Equal(t, 1, *rep.GPUsRequired)
 	}
 }
+
+// A serving engine counts its own memory outside the model (non-torch
+// memory, CUDA graphs, its CUDA context): the assumptions show that, as
+// they show the engine's memory fraction, and a target's own overhead,
+// which the engine's accounting does not use, is named in a warning
+// instead of being printed as if it had been assumed.
+func TestReportServingEngineOverhead(t *testing.T) {
+	t.Parallel()
+	h100 := gpu(t, "h100-80gb")
+	five := int64(5 << 30)
+	for _, engine := range []estimator.Engine{estimator.EngineVLLM, estimator.EngineSGLang} {
+		plain := New(estimatePreset(t, estimator.Target{Engine: engine}, "llama-3.1-8b"), &h100)
+		assert.Equal(t, *plain.PerGPUBytes.Overhead, plain.Assumptions.OverheadBytes, "%s", engine)
+		assert.Empty(t, plain.Warnings, "%s", engine)
+
+		own := New(estimatePreset(t, estimator.Target{Engine: engine, Overhead: &five}, "llama-3.1-8b"), &h100)
+		assert.Equal(t, plain.PerGPUBytes, own.PerGPUBytes, "%s: the engine's accounting ignores overhead", engine)
+		assert.Equal(t, *own.PerGPUBytes.Overhead, own.Assumptions.OverheadBytes, "%s", engine)
+		assert.Equal(t, []string{"overhead 5.00 GiB is not used: engine " + string(engine) +
+			" counts its own memory outside the model (non-torch memory, CUDA graphs, CUDA context)"}, own.Warnings, "%s", engine)
+	}
+}
