@@ -127,10 +127,12 @@ func (f *estimateFlags) run(e env) int {
 			continue
 		}
 		r := report.New(est, gpu)
-		for _, w := range r.Warnings {
-			fmt.Fprintf(e.stderr, "%s estimate: %s: warning: %s\n", programName, r.Target, w)
-		}
 		if f.output == "json" {
+			// A table ends with its warnings; JSON's are also put where
+			// a person reads them.
+			for _, w := range r.Warnings {
+				fmt.Fprintf(e.stderr, "%s estimate: %s: warning: %s\n", programName, r.Target, w)
+			}
 			if err := out.Encode(r); err != nil {
 				fmt.Fprintf(e.stderr, "%s estimate: %v\n", programName, err)
 				return 1

@@ -340,3 +340,18 @@ func TestEstimateNVLink(t *testing.T) {
 	require.Equal(t, 0, status, stderr)
 	assert.NotContains(t, decodeReports(t, stdout)[0]["assumptions"], "nvlink")
 }
+
+// In a table the warnings are the table's last lines; they are not
+// printed a second time on stderr, which a terminal shows beside them.
+// JSON keeps them on stderr too, where a person sees them.
+func TestEstimateTableWarningsOnce(t *testing.T) {
+	t.Parallel()
+	warning := "32 of 32 layers keep at most 4096 of the 32768 tokens in the KV cache (sliding or chunked attention)"
+	status, stdout, stderr := runEstimate(t, "--model", "mistral-7b", "--context", "32768", "--gpu", "24GiB")
+	require.Equal(t, 0, status, stderr)
+	assert.Equal(t, 1, strings.Count(squeeze(stdout), "warning "+warning+"\n"), stdout)
+	assert.Empty(t, stderr)
+	status, _, stderr = runEstimate(t, "--model", "mistral-7b", "--context", "32768", "--gpu", "24GiB", "--output", "json")
+	require.Equal(t, 0, status, stderr)
+	assert.Equal(t, "vramfit estimate: mistral-7b: warning: "+warning+"\n", stderr)
+}
