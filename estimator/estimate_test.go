@@ -63,7 +63,7 @@ func TestEstimateErrors(t *testing.T) {
 		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Recompute: RecomputeFull},
 			`target "x": recompute: applies to training workloads, not inference`},
 		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Workload: Training, Precision: "int8"},
-			`target "x": precision: unknown "int8"; valid: fp32, bf16, fp16`},
+			`target "x": precision: "int8" is not a format for trained weights; valid: fp32, bf16, fp16`},
 		{Target{Name: "x", Model: model.ModelSource{Preset: "gpt2"}, Workload: QLoRAWork, Method: RuleOfThumb},
 			`target "x": method: rule-of-thumb has rules for workloads inference and training only, not qlora`},
 		{Target{Name: "", Model: model.ModelSource{Preset: "gpt2"}}, `target "": name: must not be empty`},

@@ -128,11 +128,33 @@ func lookupDType(name string, role dtypeRole) (DType, error) {
 		key = canonical
 	}
 	for _, d := range dtypes {
-		if d.Name == key && role.allowed(d) {
+		if d.Name != key {
+			continue
+		}
+		if role.allowed(d) {
 			return d, nil
 		}
+		return DType{}, fmt.Errorf("%q is not a format for %s; valid: %s", name, role, strings.Join(dtypeNames(role), ", "))
 	}
 	return DType{}, fmt.Errorf("unknown %q; valid: %s", name, strings.Join(dtypeNames(role), ", "))
+}
+
+// String names what a format in the role holds, for an error message.
+func (r dtypeRole) String() string {
+	switch r {
+	case roleTrainingWeights:
+		return "trained weights"
+	case roleKVCache:
+		return "the KV cache"
+	case roleGradients:
+		return "gradients"
+	case roleOptimizer:
+		return "optimizer states"
+	case roleAdapter:
+		return "LoRA adapters"
+	default:
+		return "weights"
+	}
 }
 
 // DTypes returns every known format, widest first.

@@ -53,10 +53,10 @@ func TestDTypeRoles(t *testing.T) {
 		assert.NoError(t, err, ok)
 	}
 	_, err = lookupDType("q4_k_m", roleKVCache)
-	assert.EqualError(t, err, `unknown "q4_k_m"; valid: fp32, bf16, fp16, fp8, int8, q8_0, q4_0`)
+	assert.EqualError(t, err, `"q4_k_m" is not a format for the KV cache; valid: fp32, bf16, fp16, fp8, int8, q8_0, q4_0`)
 	// Gradients and trained weights are floating point; optimizer states may be 8-bit.
 	_, err = lookupDType("int8", roleGradients)
-	assert.EqualError(t, err, `unknown "int8"; valid: fp32, bf16, fp16`)
+	assert.EqualError(t, err, `"int8" is not a format for gradients; valid: fp32, bf16, fp16`)
 	_, err = lookupDType("int8", roleOptimizer)
 	assert.NoError(t, err)
 	// DTypes lists the widest first.
