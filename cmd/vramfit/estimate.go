@@ -316,7 +316,10 @@ func writeTable(w io.Writer, r report.Report) {
 	if r.KVCacheTokens > 0 {
 		fmt.Fprintf(tw, "engine KV cache\t%d tokens per replica; maximum concurrency %.2f at context %d\n", r.KVCacheTokens, r.MaxConcurrency, r.Context)
 	}
-	if r.MaxBatch > 0 || r.MaxContext > 0 {
+	switch {
+	case r.KVCacheTokens > 0: // a serving engine's longest context is one request's
+		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d for one request\n", r.MaxBatch, r.Context, r.MaxContext)
+	case r.MaxBatch > 0 || r.MaxContext > 0:
 		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d at batch %d\n", r.MaxBatch, r.Context, r.MaxContext, r.Batch)
 	}
 	a := r.Assumptions

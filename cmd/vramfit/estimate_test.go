@@ -355,3 +355,15 @@ func TestEstimateTableWarningsOnce(t *testing.T) {
 	require.Equal(t, 0, status, stderr)
 	assert.Equal(t, "vramfit estimate: mistral-7b: warning: "+warning+"\n", stderr)
 }
+
+// A serving engine's longest context is that of one request in its KV
+// cache; the table must not claim it holds at the target's batch: 8
+// requests of 131072 tokens are far more than the 438320 tokens it has.
+func TestEstimateTableEngineMaxContext(t *testing.T) {
+	t.Parallel()
+	status, stdout, stderr := runEstimate(t, "--model", "llama-3.1-70b", "--precision", "fp8", "--kv-cache-dtype", "fp8",
+		"--context", "32768", "--batch", "8", "--gpu", "h100-80gb", "--engine", "vllm")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, squeeze(stdout), "engine KV cache 438320 tokens per replica")
+	assert.Contains(t, squeeze(stdout), "limits max batch 13 at context 32768; max context 131072 for one request\n")
+}
