@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -215,5 +216,31 @@ func TestCUDATotalIsBelowTheNameplate(t *testing.T) {
 		if g.Source == "" || g.GiB <= 0 {
 			t.Errorf("%s: no figure or source", g.GPU)
 		}
+	}
+}
+
+// SGLang starts whenever its pool holds one token, even when that is less
+// than one request of max_model_len: the estimate then says so, rather than
+// answering "fits" for a context that no request can reach.
+func TestSGLangWarnsWhenOneRequestOutgrowsThePool(t *testing.T) {
+	in := Input{
+		Engine: SGLang, WeightBytes: gib(15), KVBytesPerToken: 131072,
+		TotalBytes: gib(23.99), FreeBytes: gib(23.5), MaxModelLen: 131072,
+	}
+	r, err := Estimate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Starts || r.KVCacheTokens >= 131072 {
+		t.Fatalf("starts=%v with %d tokens, want a start with a pool below 131072", r.Starts, r.KVCacheTokens)
+	}
+	want := fmt.Sprintf("the KV pool holds %d tokens, less than one request of max_model_len 131072: "+
+		"SGLang starts, but no request reaches that context", r.KVCacheTokens)
+	if len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", r.Warnings, want)
+	}
+	in.MaxModelLen = 4096
+	if r, _ := Estimate(in); len(r.Warnings) != 0 {
+		t.Errorf("a pool that holds the context: warnings %q, want none", r.Warnings)
 	}
 }

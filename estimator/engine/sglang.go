@@ -33,6 +33,10 @@ func sglang(p Profile, in Input) Result {
 			"%.2f of the %.2f GiB free; increase --mem-fraction-static", gibf(r.Weights+r.NonTorch),
 			in.MemoryFraction, gibf(in.FreeBytes))
 	}
+	if r.Starts && r.KVCacheTokens < int64(in.MaxModelLen) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("the KV pool holds %d tokens, less than one request of "+
+			"max_model_len %d: SGLang starts, but no request reaches that context", r.KVCacheTokens, in.MaxModelLen))
+	}
 	outside := in.FreeBytes - r.Budget
 	if r.Starts && r.CUDAGraph > 0 && outside < r.CUDAGraph {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("CUDA graphs (about %.2f GiB) and activations live in the "+
