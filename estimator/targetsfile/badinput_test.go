@@ -76,7 +76,7 @@ func TestParseTargetsHostile(t *testing.T) {
 			":2: targets[0].name: is 1048576 bytes long; at most 128 are allowed", 16 * mib},
 		{"a quoted name with a newline", "targets:\n  - {name: \"a\\nb\", model: {preset: gpt2}}\n",
 			`:2: targets[0].name: "a\nb" holds a control character or invalid UTF-8`, 1 * mib},
-		{"batch above int64", one("batch: 99999999999999999999"), `:2: targets[0].batch: must be an integer, got float "99999999999999999999"`, 1 * mib},
+		{"batch above int64", one("batch: 99999999999999999999"), `:2: targets[0].batch: must be a whole number from 1 to 1048576, got "99999999999999999999"`, 1 * mib},
 		{"batch of 10^12", one("batch: 1000000000000"), ":2: targets[0].batch: must be at most 1048576, got 1000000000000", 1 * mib},
 		{"negative batch", one("batch: -1"), ":2: targets[0].batch: must be at least 1, got -1", 1 * mib},
 		{"fractional batch", one("batch: 1.5"), `:2: targets[0].batch: must be an integer, got float "1.5"`, 1 * mib},

@@ -413,7 +413,9 @@ func (p *targetsParser) scalar(kv keyValue, path string, kind estimator.FieldKin
 		case estimator.KindString:
 			ok = v.Tag == "!!str"
 		case estimator.KindInt:
-			ok = v.Tag == "!!int"
+			// Digits beyond 64 bits resolve as a float; they are an
+			// integer out of range, which the field's parser says.
+			ok = v.Tag == "!!int" || v.Tag == "!!float" && wholeNumber.MatchString(v.Value)
 		case estimator.KindFloat:
 			ok = v.Tag == "!!int" || v.Tag == "!!float"
 		case estimator.KindBool:
@@ -428,6 +430,9 @@ func (p *targetsParser) scalar(kv keyValue, path string, kind estimator.FieldKin
 	}
 	return v.Value, true
 }
+
+// wholeNumber is an integer literal, whatever its size.
+var wholeNumber = regexp.MustCompile(`^[-+]?[0-9]+$`)
 
 // describe names a node's YAML type for an error message.
 func describe(n *yaml.Node) string {

@@ -371,3 +371,14 @@ targets:
 	assert.EqualError(t, err, `t.yml:1: defaults.memory_utilization: must be a number more than 0 and at most 1, got "1.3"`+"\n"+
 		"t.yml:4: targets[1].tensor_parallel: 3 does not divide the model's 32 attention heads (and 8 KV heads); valid degrees: 1, 2, 4, 8, 16, 32")
 }
+
+// An integer too large for 64 bits is still an integer: YAML resolves it as
+// a float, but the error is that of its range, as on the command line, not
+// that it is not an integer.
+func TestHugeIntegerIsOutOfRange(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    batch: 99999999999999999999\n"), "t.yml")
+	assert.EqualError(t, err, `t.yml:4: targets[0].batch: must be a whole number from 1 to 1048576, got "99999999999999999999"`)
+	_, err = Parse([]byte("targets:\n  - name: a\n    model: {preset: gpt2}\n    batch: 1.5\n"), "t.yml")
+	assert.EqualError(t, err, `t.yml:4: targets[0].batch: must be an integer, got float "1.5"`)
+}
