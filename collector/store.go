@@ -111,6 +111,8 @@ func (s *TargetStore) reloadLogged() (changed bool, err error) {
 		return false, err
 	case err != nil:
 		return false, err // the first load: the caller reports it
+	case changed && s.path == "":
+		// No targets file: serve says so itself; nothing was loaded.
 	case changed:
 		s.logger.Info("loaded the targets file", "file", s.path, "targets", s.Targets().Len())
 	case failing:

@@ -139,7 +139,8 @@ func TestReloadOversizedFile(t *testing.T) {
 // Without a targets file the store is ready with no targets, and reloads
 // are no-ops.
 func TestNoTargetsFile(t *testing.T) {
-	s := NewTargetStore("", discard())
+	logs := &recordingHandler{}
+	s := NewTargetStore("", slog.New(logs))
 	changed, err := s.Reload()
 	require.NoError(t, err)
 	assert.True(t, changed)
@@ -148,6 +149,9 @@ func TestNoTargetsFile(t *testing.T) {
 	changed, err = s.Reload()
 	require.NoError(t, err)
 	assert.False(t, changed)
+	// No file was read: a "loaded the targets file" line with file=""
+	// would say otherwise (serve logs that it runs without one).
+	assert.NotContains(t, logs.logged(), "INFO loaded the targets file")
 }
 
 // A reload of new targets plans them on the devices read then, searches
