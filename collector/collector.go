@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,8 @@ type Collector struct {
 	// lastError is each collector's last error ("" for none), logged
 	// already.
 	lastError map[string]string
+	// down holds the UUIDs of the devices last seen down, logged already.
+	down map[string]bool
 
 	// The series of the devices and targets last exported: rebuilt only
 	// when the devices, the targets or their plan change.
@@ -88,7 +91,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 // scrape is served without the GPUs. Each later load of store's targets
 // warms the collector (see Warm) before the load returns.
 func New(backend nvml.Backend, store *TargetStore, timeout time.Duration, logger *slog.Logger, opts ...Option) *Collector {
-	c := &Collector{backend: backend, store: store, timeout: timeout, logger: logger, lastError: map[string]string{}}
+	c := &Collector{backend: backend, store: store, timeout: timeout, logger: logger, lastError: map[string]string{}, down: map[string]bool{}}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -226,7 +229,35 @@ func (c *Collector) readDevices() (nvml.Snapshot, error) {
 	defer cancel()
 	s, err := c.backend.Snapshot(ctx)
 	c.noteNVML(err)
+	if err == nil {
+		c.noteDevices(s.Devices)
+	}
 	return s, err
+}
+
+// noteDevices logs when a device goes down (lost, unreadable) and when it
+// answers again, once each: vramfit_gpu_up says so at every scrape, the
+// log says when and why.
+func (c *Collector) noteDevices(devices []nvml.Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range devices {
+		switch {
+		case d.Err != nil && !c.down[d.UUID]:
+			c.down[d.UUID] = true
+			c.logger.Warn("a GPU is down; its memory is left out until it answers again", "gpu", d.Index, "uuid", d.UUID, "err", d.Err)
+		case d.Err == nil && c.down[d.UUID]:
+			delete(c.down, d.UUID)
+			c.logger.Info("a GPU answers again", "gpu", d.Index, "uuid", d.UUID)
+		}
+	}
+	// A device gone from the list (MIG instances reconfigured) is
+	// forgotten, so that the map holds the devices listed now only.
+	for uuid := range c.down {
+		if !slices.ContainsFunc(devices, func(d nvml.Device) bool { return d.UUID == uuid }) {
+			delete(c.down, uuid)
+		}
+	}
 }
 
 // noteNVML logs when reading the GPUs starts or stops failing, or fails

@@ -71,3 +71,29 @@ func TestNVMLFailureLoggedOnce(t *testing.T) {
 		assert.Equal(t, []string{logNVMLFailing, logNVMLBack}, logs.logged())
 	})
 }
+
+// A GPU that falls off the bus is logged once when it goes down, with
+// NVML's reason, and once when it answers again: the operator paged by
+// VramfitGPUDown finds when and why in the agent's log, not a silence
+// (and not a line per scrape). The other GPUs stay readable throughout, so
+// the NVML collector's own log says nothing.
+func TestGPULostLoggedOnce(t *testing.T) {
+	fake := openFleet(t, "dgx-h100")
+	logs := &recordingHandler{}
+	c := New(fake, loadedStore(t, testTargets), testTimeout, slog.New(logs))
+	testutil.CollectAndCount(c)
+	require.Empty(t, logs.logged(), "nothing to say while every GPU answers")
+
+	fake.SetFaults(nvml.Faults{Lost: []nvml.LostGPU{{GPU: 3}}})
+	for range 3 {
+		testutil.CollectAndCount(c)
+	}
+	fake.SetFaults(nvml.Faults{})
+	for range 3 {
+		testutil.CollectAndCount(c)
+	}
+	assert.Equal(t, []string{
+		"WARN a GPU is down; its memory is left out until it answers again",
+		"INFO a GPU answers again",
+	}, logs.logged())
+}

@@ -101,6 +101,7 @@ func (s *TargetStore) OnLoad(f func()) { s.loaded.Store(&f) }
 
 func (s *TargetStore) reloadLogged() (changed bool, err error) {
 	loaded := s.targets.Load() != nil
+	failing := loaded && !s.lastOK.Load()
 	changed, err = s.reload()
 	s.lastOK.Store(err == nil)
 	s.noteReload(err)
@@ -110,8 +111,14 @@ func (s *TargetStore) reloadLogged() (changed bool, err error) {
 		return false, err
 	case err != nil:
 		return false, err // the first load: the caller reports it
+	case changed && s.path == "":
+		// No targets file: serve says so itself; nothing was loaded.
 	case changed:
 		s.logger.Info("loaded the targets file", "file", s.path, "targets", s.Targets().Len())
+	case failing:
+		// The file is back to the targets in use: the failure logged
+		// before is over, and the log says so.
+		s.logger.Info("the targets file loads again, unchanged since it last loaded", "file", s.path, "targets", s.Targets().Len())
 	default:
 		s.logger.Debug("the targets file is unchanged", "file", s.path)
 	}

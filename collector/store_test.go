@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,7 +139,8 @@ func TestReloadOversizedFile(t *testing.T) {
 // Without a targets file the store is ready with no targets, and reloads
 // are no-ops.
 func TestNoTargetsFile(t *testing.T) {
-	s := NewTargetStore("", discard())
+	logs := &recordingHandler{}
+	s := NewTargetStore("", slog.New(logs))
 	changed, err := s.Reload()
 	require.NoError(t, err)
 	assert.True(t, changed)
@@ -147,6 +149,9 @@ func TestNoTargetsFile(t *testing.T) {
 	changed, err = s.Reload()
 	require.NoError(t, err)
 	assert.False(t, changed)
+	// No file was read: a "loaded the targets file" line with file=""
+	// would say otherwise (serve logs that it runs without one).
+	assert.NotContains(t, logs.logged(), "INFO loaded the targets file")
 }
 
 // A reload of new targets plans them on the devices read then, searches
@@ -195,4 +200,41 @@ func TestConcurrentReloadsAndScrapes(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A reload that fails is logged as an error; the file put back as it was
+// when it last loaded (an unchanged SHA-256, so nothing is parsed again)
+// ends the failure, and the log says so, as the gauge does. Before, only a
+// debug line followed: the operator who fixed the file saw the error and
+// then nothing at the default level.
+func TestReloadRecoveryLogged(t *testing.T) {
+	path := writeTargets(t, oneTarget)
+	logs := &recordingHandler{}
+	s := NewTargetStore(path, slog.New(logs))
+	_, err := s.Reload()
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(path, []byte(badTarget), 0o600))
+	_, err = s.Reload()
+	require.Error(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(oneTarget), 0o600))
+	changed, err := s.Reload()
+	require.NoError(t, err)
+	assert.False(t, changed, "the targets in use are the file's")
+	_, err = s.Reload() // unchanged and not failing: nothing more to say
+	require.NoError(t, err)
+
+	var atInfo []string
+	for _, r := range logs.logged() {
+		if !strings.HasPrefix(r, "DEBUG ") {
+			atInfo = append(atInfo, r)
+		}
+	}
+	assert.Equal(t, []string{
+		"INFO loaded the targets file",
+		"ERROR reloading the targets file failed; keeping the targets loaded before",
+		"INFO the targets file loads again, unchanged since it last loaded",
+	}, atInfo)
+	ok, _ := reloadGauges(t, s)
+	assert.Equal(t, 1.0, ok)
 }

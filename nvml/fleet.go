@@ -76,9 +76,11 @@ type lostSpec struct {
 // Bounds of a fleet file: enough for any real host, small enough that a
 // hostile file cannot make the fake allocate much.
 const (
-	maxGPUs          = 256
-	maxMIGInstances  = 7 // NVML's most per GPU
-	maxProcesses     = 1024
+	maxGPUs         = 256
+	maxMIGInstances = 7 // NVML's most per GPU
+	maxProcesses    = 1024
+	// maxCommandName is the most bytes of /proc/PID/comm (TASK_COMM_LEN 16, less its NUL).
+	maxCommandName   = 15
 	maxNameLength    = 96 // NVML_DEVICE_NAME_V2_BUFFER_SIZE
 	maxPowerWatts    = 5000
 	minTemperatureC  = -40
@@ -382,6 +384,9 @@ func (b *fleetBuilder) used(memoryUsed *byteSize, processes []processSpec, line 
 		seen[p.PID] = true
 		if p.Name == "" || controlCharsPattern.MatchString(p.Name) {
 			return 0, nil, b.errorf(p.Line, field+".name", "must be set, without control characters")
+		}
+		if len(p.Name) > maxCommandName {
+			return 0, nil, b.errorf(p.Line, field+".name", "%q is %d bytes; a command name as the kernel keeps it (/proc/PID/comm, what the real backend reports) has at most %d, such as \"vllm\" or \"python3\"", p.Name, len(p.Name), maxCommandName)
 		}
 		sum += uint64(p.Memory) // each is at most 1PiB: no overflow
 		out = append(out, Process{PID: uint32(p.PID), Name: p.Name, MemoryUsed: uint64(p.Memory), MemoryKnown: true})

@@ -27,6 +27,7 @@ func TestParseFleetErrors(t *testing.T) {
 		{"used above total", "gpus: [{board: rtx-4090, memory_used: 24GiB}]", "f.yml:1: gpus[0]: used 25769803776 bytes and reserved 349175808 bytes exceed the total 25757220864 bytes"},
 		{"used and processes", "gpus:\n- board: rtx-4090\n  memory_used: 1GiB\n  processes: [{pid: 1, name: x, memory: 1GiB}]", "f.yml:2: gpus[0]: set memory_used or processes, not both: the processes' memory adds up to what is used"},
 		{"bad pid", "gpus:\n- board: rtx-4090\n  processes:\n  - {pid: 0, name: x, memory: 1GiB}", "f.yml:4: gpus[0].processes[0].pid: 0 is not a process id above 0"},
+		{"command line as a name", "gpus:\n- board: rtx-4090\n  processes:\n  - {pid: 7, name: \"python3 train.py\", memory: 1GiB}", `f.yml:4: gpus[0].processes[0].name: "python3 train.py" is 16 bytes; a command name as the kernel keeps it (/proc/PID/comm, what the real backend reports) has at most 15, such as "vllm" or "python3"`},
 		{"pid twice", "gpus:\n- board: rtx-4090\n  processes:\n  - {pid: 7, name: x, memory: 1GiB}\n  - {pid: 7, name: y, memory: 1GiB}", "f.yml:5: gpus[0].processes[1].pid: process 7 is listed twice on this device"},
 		{"utilisation as percent", "gpus: [{board: rtx-4090, utilization: 85}]", "f.yml:1: gpus[0].utilization: 85 is outside 0 to 1"},
 		{"NaN temperature", "gpus: [{board: rtx-4090, temperature_celsius: .nan}]", "f.yml:1: gpus[0].temperature_celsius: NaN is outside -40 to 150"},

@@ -30,7 +30,7 @@ func TestServeHolders(t *testing.T) {
 	f.holders = holderFlags{processes: true, processesTop: 10, pods: true, kubeletSocket: kubelet.Socket}
 	on := get(t, testMux(t, f, "mig-a100", exampleTargets), http.MethodGet, "/metrics").Body.String()
 	for _, line := range []string{
-		`vramfit_gpu_process_memory_used_bytes{gpu="1",pid="7020",process="torchrun finetune.py",uuid="`,
+		`vramfit_gpu_process_memory_used_bytes{gpu="1",pid="7020",process="python3",uuid="`,
 		`vramfit_gpu_allocation_info{container="server",gpu="",namespace="ml",pod="vllm-0",uuid="GPU-00000000-0000-0000-0000-000000000000"} 1`,
 		`vramfit_scrape_collector_success{collector="processes"} 1`,
 		`vramfit_scrape_collector_success{collector="pods"} 1`,
@@ -53,14 +53,14 @@ func TestInventoryHolders(t *testing.T) {
 	require.Equal(t, 0, status, stderr)
 	require.NoError(t, json.Unmarshal([]byte(stdout), &inv))
 	used := uint64(72790 << 20)
-	assert.Equal(t, []nvml.InventoryProcess{{PID: 20311, Name: "vllm serve meta-llama/Meta-Llama-3-70B-Instruct", MemoryUsedBytes: &used}}, inv.Devices[0].Processes)
+	assert.Equal(t, []nvml.InventoryProcess{{PID: 20311, Name: "vllm", MemoryUsedBytes: &used}}, inv.Devices[0].Processes)
 	assert.Equal(t, []nvml.InventoryProcess{}, inv.Devices[7].Processes, "GPU 7 is idle")
 
 	kubelet.SetPods(podresourcestest.Pod("ml", "vllm-0", "nvidia.com/gpu", map[string][]string{"server": {inv.Devices[3].UUID}}))
 	status, stdout, stderr = runInventory(t, "--nvml.fake=dgx-h100", "--collector.processes", "--collector.pods", "--kubelet.pod-resources-socket="+kubelet.Socket)
 	require.Equal(t, 0, status, stderr)
 	assert.Regexp(t, `(?m)^GPU +HELD BY +USED MiB$`, stdout)
-	assert.Regexp(t, `(?m)^0 +pid 20311 vllm serve meta-llama/Meta-Llama-3-70B-Instruct +72790$`, stdout)
+	assert.Regexp(t, `(?m)^0 +pid 20311 vllm +72790$`, stdout)
 	assert.Regexp(t, `(?m)^3 +pod ml/vllm-0 container server +-$`, stdout)
 
 	missing := filepath.Join(t.TempDir(), "kubelet.sock")

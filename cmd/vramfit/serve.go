@@ -63,7 +63,7 @@ func newServeCommand(app *kingpin.Application) command {
 	f := &serveFlags{web: kingpinflag.AddFlags(clause, defaultListenAddress)}
 	clause.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.metricsPath)
-	clause.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").
+	clause.Flag("web.max-requests", "Requests that do work served at once, /metrics, the status page and /api/v1/ together; more get 503 at once. 0 means no limit.").
 		Default("40").IntVar(&f.maxRequests)
 	clause.Flag("web.disable-exporter-metrics", "Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").
 		BoolVar(&f.disableExporterMetrics)

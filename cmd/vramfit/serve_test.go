@@ -316,3 +316,24 @@ func TestMethodNotAllowed(t *testing.T) {
 		}
 	}
 }
+
+// --web.max-requests bounds the requests that do work, the status page and
+// the JSON API beside /metrics (docs/serve.md; collector's limit), so a
+// flood of either gets 503 for both. Its help said "parallel scrape
+// requests", and an operator who raised it for Prometheus alone, or was
+// surprised by a 503 on the status page during a scrape storm, was misled.
+func TestServeHelpMaxRequests(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"serve", "--help"}, &stdout, &stderr), stderr.String())
+	help := stdout.String()
+	i := strings.Index(help, "--web.max-requests")
+	require.GreaterOrEqual(t, i, 0, help)
+	entry := help[i:]
+	if j := strings.Index(entry[1:], "\n      --"); j >= 0 {
+		entry = entry[:j+1]
+	}
+	entry = strings.Join(strings.Fields(entry), " ")
+	for _, want := range []string{"/metrics", "status page", "/api/v1/", "503"} {
+		assert.Contains(t, entry, want)
+	}
+}
