@@ -317,10 +317,12 @@ func writeTable(w io.Writer, r report.Report) {
 		fmt.Fprintf(tw, "engine KV cache\t%d tokens per replica; maximum concurrency %.2f at context %d\n", r.KVCacheTokens, r.MaxConcurrency, r.Context)
 	}
 	switch {
+	case r.MaxBatch == nil || r.MaxContext == nil || *r.MaxBatch == 0 && *r.MaxContext == 0:
+		// Unknown, or nothing fits: the verdict above says which.
 	case r.KVCacheTokens > 0: // a serving engine's longest context is one request's
-		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d for one request\n", r.MaxBatch, r.Context, r.MaxContext)
-	case r.MaxBatch > 0 || r.MaxContext > 0:
-		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d at batch %d\n", r.MaxBatch, r.Context, r.MaxContext, r.Batch)
+		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d for one request\n", *r.MaxBatch, r.Context, *r.MaxContext)
+	default:
+		fmt.Fprintf(tw, "limits\tmax batch %d at context %d; max context %d at batch %d\n", *r.MaxBatch, r.Context, *r.MaxContext, r.Batch)
 	}
 	a := r.Assumptions
 	assumptions := fmt.Sprintf("flash_attention=%t memory_utilization=%.2f overhead=%s GiB", a.FlashAttention, a.MemoryUtilization, gib(a.OverheadBytes))

@@ -46,8 +46,13 @@ type Report struct {
 	GPUsRequired   *int   `json:"gpus_required"`
 	UnfitReason    string `json:"unfit_reason"`
 	ReplicasPerGPU int    `json:"replicas_per_gpu"`
-	MaxBatch       int    `json:"max_batch"`
-	MaxContext     int    `json:"max_context"`
+	// MaxBatch and MaxContext are the sequences of the target's context and
+	// the longest context that fit on the GPUs it needs (0 when no count
+	// fits); null without a GPU, or where the need does not follow the
+	// batch and context in a way this estimate knows (a bare parameter
+	// count, the rule-of-thumb method): unknown is not zero.
+	MaxBatch   *int `json:"max_batch"`
+	MaxContext *int `json:"max_context"`
 	// Engine is the target's engine; for a serving engine on a GPU,
 	// KVCacheTokens is the tokens its KV cache holds for one replica and
 	// MaxConcurrency the requests of the full context it serves at once, as
@@ -115,9 +120,13 @@ func New(e *estimator.Estimation, g *estimator.GPU) Report {
 		switch {
 		case fit.GPUsRequired > 0 && e.Serves():
 			engineFigures = r.setEngineFigures(e, fit.Layout, gpu)
+		case r.Method != estimator.Detailed || r.KVCacheBytesPerToken == nil:
+			// Unknown: left null.
 		case fit.GPUsRequired > 0:
-			r.MaxBatch = e.MaxBatch(fit.Usable, fit.GPUsRequired)
-			r.MaxContext = e.MaxContext(fit.Usable, fit.GPUsRequired)
+			r.MaxBatch = ptr(e.MaxBatch(fit.Usable, fit.GPUsRequired))
+			r.MaxContext = ptr(e.MaxContext(fit.Usable, fit.GPUsRequired))
+		default:
+			r.MaxBatch, r.MaxContext = ptr(0), ptr(0)
 		}
 	}
 	r.GPUs, r.Layout = layout.GPUs(), layout
@@ -145,11 +154,11 @@ func (r *Report) setEngineFigures(e *estimator.Estimation, l estimator.Layout, g
 	}
 	r.KVCacheTokens, r.MaxConcurrency = res.KVCacheTokens, res.MaxConcurrency
 	r.Assumptions.MemoryUtilization = res.MemoryFraction
-	r.MaxBatch = int(res.MaxConcurrency)
-	r.MaxContext = int(min(res.KVCacheTokens, int64(estimator.MaxContext)))
+	maxContext := int(min(res.KVCacheTokens, int64(estimator.MaxContext)))
 	if limit := e.Model().MaxPositionEmbeddings; limit > 0 && !e.Target().AllowLongContext {
-		r.MaxContext = min(r.MaxContext, limit)
+		maxContext = min(maxContext, limit)
 	}
+	r.MaxBatch, r.MaxContext = ptr(int(res.MaxConcurrency)), ptr(maxContext)
 	r.Warnings = append(r.Warnings, res.Warnings...)
 	return true
 }
@@ -176,3 +185,5 @@ func reportBytes(c estimator.Components) Bytes {
 	}
 	return r
 }
+
+func ptr[T any](v T) *T { return &v }

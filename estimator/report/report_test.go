@@ -141,3 +141,47 @@ func TestReportServingEngineOverhead(t *testing.T) {
 			" counts its own memory outside the model (non-torch memory, CUDA graphs, CUDA context)"}, own.Warnings, "%s", engine)
 	}
 }
+
+// max_batch and max_context are null where they are unknown (no GPU, a bare
+// parameter count, the rule-of-thumb method), never a 0 that reads as
+// "nothing fits"; 0 is kept for a known model that fits on no count.
+func TestReportLimitsNullWhenUnknown(t *testing.T) {
+	t.Parallel()
+	h100 := gpu(t, "h100-80gb")
+	bare, err := estimator.Estimate(estimator.Target{Name: "bare", Model: model.ModelSource{Parameters: 70e9}, Precision: "bf16"})
+	require.NoError(t, err)
+	thumb := estimatePreset(t, estimator.Target{Method: estimator.RuleOfThumb, Precision: "bf16"}, "llama-3-8b")
+	known := estimatePreset(t, estimator.Target{Precision: "bf16", Context: 4096}, "llama-3-8b")
+	unfit := estimatePreset(t, estimator.Target{Precision: "bf16", Context: 4096, TensorParallel: 1, PipelineParallel: 1}, "llama-3.1-405b")
+	tests := []struct {
+		name     string
+		e        *estimator.Estimation
+		g        *estimator.GPU
+		wantNull bool
+	}{
+		{"no GPU", known, nil, true},
+		{"a bare parameter count", bare, &h100, true},
+		{"the rule of thumb", thumb, &h100, true},
+		{"a known model", known, &h100, false},
+		{"a known model that fits on no count", unfit, &h100, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(tc.e, tc.g)
+			if tc.wantNull {
+				assert.Nil(t, r.MaxBatch)
+				assert.Nil(t, r.MaxContext)
+				return
+			}
+			require.NotNil(t, r.MaxBatch)
+			require.NotNil(t, r.MaxContext)
+			if *r.GPUsRequired == 0 {
+				assert.Zero(t, *r.MaxBatch)
+				assert.Zero(t, *r.MaxContext)
+			} else {
+				assert.Positive(t, *r.MaxBatch)
+				assert.Positive(t, *r.MaxContext)
+			}
+		})
+	}
+}
