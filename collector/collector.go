@@ -31,7 +31,7 @@ const (
 var (
 	scrapeSuccessDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_success"),
-		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing).",
+		"Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing), processes and pods (when turned on) list who holds the GPUs.",
 		[]string{"collector"}, nil)
 	scrapeDurationDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "scrape", "collector_duration_seconds"),

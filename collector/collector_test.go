@@ -330,7 +330,7 @@ func TestDescribeIsComplete(t *testing.T) {
 func assertScrapeSuccess(t *testing.T, c prometheus.Collector, want map[string]float64) {
 	t.Helper()
 	var lines strings.Builder
-	lines.WriteString("# HELP vramfit_scrape_collector_success Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing).\n")
+	lines.WriteString("# HELP vramfit_scrape_collector_success Whether a collector succeeded at this scrape: nvml reads the GPUs, targets places the targets on them (0 while no GPU can be read: the targets' verdicts are missing), processes and pods (when turned on) list who holds the GPUs.\n")
 	lines.WriteString("# TYPE vramfit_scrape_collector_success gauge\n")
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		fmt.Fprintf(&lines, "vramfit_scrape_collector_success{collector=%q} %v\n", name, want[name])
