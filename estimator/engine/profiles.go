@@ -157,11 +157,7 @@ var Profiles = []Profile{
 			"\"Available KV cache memory: X GiB\" and \"GPU KV cache size: N tokens\"",
 		Validated:       true,
 		DefaultFraction: 0.90, DefaultBlock: 16,
-		// EngineArgs: a GPU of 70 GiB or more that is not an A100 gets
-		// 8192 batched tokens under `vllm serve` (16384 in the LLM class)
-		// and 1024 sequences; any other 2048 (8192) and 256.
-		V1Batch: &V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
-			LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}},
+		V1Batch: &v1BatchDefaults,
 		// Since PR 19312 (0.9.2) V1 profiles with V0's memory_profiling:
 		// the baseline is taken after the CUDA context, so non-torch memory
 		// is cuBLAS workspaces and the all-reduce buffers. Read off two
@@ -202,8 +198,7 @@ var Profiles = []Profile{
 			"CUDA graphs from the budget, which this profile does not",
 		Validated:       true,
 		DefaultFraction: 0.90, DefaultBlock: 16,
-		V1Batch: &V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
-			LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}},
+		V1Batch: &v1BatchDefaults,
 		// 0.17 cut the profiling run's peak by about 60% (Qwen3-14B:
 		// 5.64 to 2.23 GiB between 0.16 and 0.17, llm-d-planner's version
 		// sweep), which is the sampler's per-logit bytes falling from 38 to
@@ -361,3 +356,10 @@ func (p Profile) batchedTokens(maxModelLen int) int {
 	}
 	return max(maxModelLen, 2048)
 }
+
+// v1BatchDefaults are the V1 engine's batch defaults from EngineArgs, the
+// same from 0.9.2 to 0.20: a GPU of 70 GiB or more that is not an A100 gets
+// 8192 batched tokens under `vllm serve` (16384 in the LLM class) and 1024
+// sequences; any other 2048 (8192) and 256.
+var v1BatchDefaults = V1BatchDefaults{LargeGiB: 70, ServeTokens: [2]int{2048, 8192},
+	LLMTokens: [2]int{8192, 16384}, Seqs: [2]int{256, 1024}}
